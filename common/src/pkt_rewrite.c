@@ -1,0 +1,3 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* placeholder: being written */
+typedef int loom_pkt_rewrite_placeholder;
