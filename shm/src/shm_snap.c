@@ -6,7 +6,7 @@
 #include "shm-internal.h"
 #include "shm/snap.h"
 
-#define REPAIR_GP_TIMEOUT_NS 1000000000ULL
+#define REPAIR_GP_TIMEOUT_NS 100000000ULL
 #define RECLAIM_TIMEOUT_NS 100000000ULL
 #define MAX_EXTENTS 4096
 
