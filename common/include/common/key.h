@@ -11,7 +11,7 @@
  * start from a zeroed key (key_init) so the padding is zero.
  *
  * For ICMP echo the identifier stands in both port fields' place: sport
- * holds the identifier and dport is 0 (see pkt_key_from_view()).
+ * holds the identifier and dport is 0 (see pkt_key() in pkt.h).
  */
 #ifndef LOOM_COMMON_KEY_H
 #define LOOM_COMMON_KEY_H
