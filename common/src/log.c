@@ -109,6 +109,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	va_end(ap);
 }
 
+LOOM_PRINTF(3, 0)
 static int log_errno_v(enum log_level level, int err, const char *fmt, va_list ap)
 {
 	char buf[768];

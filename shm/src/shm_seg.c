@@ -452,6 +452,11 @@ void *shm_seg_region(const struct shm_seg *s, unsigned i, size_t *size)
 	return s->region[i];
 }
 
+uint32_t shm_seg_region_flags(const struct shm_seg *s, unsigned i)
+{
+	return i < s->nregions ? s->region_flags[i] : 0;
+}
+
 struct shm_rcu_area *shm_seg_rcu(const struct shm_seg *s)
 {
 	return s->rcu;

@@ -269,6 +269,7 @@ static int bind(struct shm_snap *s, struct shm_seg *seg, uint32_t kind, uint32_t
 	s->meta = shm_seg_region(seg, R_META, &msz);
 	s->area = shm_seg_region(seg, R_AREA, &asz);
 	if (!s->meta || !s->area || msz < sizeof(*s->meta) || g[G_AREA] == 0 ||
+	    shm_seg_region_flags(seg, R_META) || shm_seg_region_flags(seg, R_AREA) ||
 	    g[G_AREA] > asz || g[G_AREA] > 0xffffffffULL)
 		return -EPROTO;
 	s->area_size = g[G_AREA] & ~(uint64_t)(SHM_SNAP_ALIGN - 1);

@@ -211,7 +211,8 @@ static int bind(struct shm_table *t, struct shm_seg *seg, uint32_t value_kind,
 		return -EPROTO;
 	layout_of(&t->geom, nb, no, stride, &want);
 	for (unsigned i = 0; i < R_COUNT; i++) {
-		if (!shm_seg_region(seg, i, &sz[i]) || sz[i] < want.region_size[i])
+		if (!shm_seg_region(seg, i, &sz[i]) || sz[i] < want.region_size[i] ||
+		    shm_seg_region_flags(seg, i) != want.region_flags[i])
 			return -EPROTO;
 	}
 	t->nbuckets = nb;

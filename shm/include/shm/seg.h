@@ -117,6 +117,9 @@ bool shm_seg_is_writer(const struct shm_seg *seg);
 const uint64_t *shm_seg_geometry(const struct shm_seg *seg);
 /* Base and size of region i as mapped in this process (NULL if none). */
 void *shm_seg_region(const struct shm_seg *seg, unsigned i, size_t *size);
+/* The flags region i was created with (as validated at attach). A kind
+ * must check they are the ones it expects before using the region. */
+uint32_t shm_seg_region_flags(const struct shm_seg *seg, unsigned i);
 /* The RCU registry of this segment (see rcu.h). */
 struct shm_rcu_area *shm_seg_rcu(const struct shm_seg *seg);
 uint32_t shm_seg_rcu_slots(const struct shm_seg *seg);
