@@ -1,3 +1,563 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* placeholder: being written */
-typedef int loom_msg_codec_placeholder;
+/*
+ * Encoder and decoder, side by side, both walking the field tables of
+ * msg_tables.c. See msg.h for why decoding uses its own bounded reader
+ * (msg_reader.c) and encoding uses msgpack-c's packer.
+ */
+#include <arpa/inet.h>
+#include <msgpack.h>
+#include <string.h>
+
+#include "msg-internal.h"
+
+static void err_reset(struct msg_err *err)
+{
+	*err = (struct msg_err){ .msg_type = -1, .seg_index = -1, .seg_type = -1, .field = -1 };
+}
+
+/* Record the code and return it negated: "fail and say why" in one line. */
+static int fail(struct msg_err *err, int code)
+{
+	err->code = code;
+	return -code;
+}
+
+/* The caller has checked that v fits (max of the row is within size). */
+static void store_uint(void *p, unsigned size, uint64_t v)
+{
+	switch (size) {
+	case 1: *(uint8_t *)p = (uint8_t)v; break;
+	case 2: { uint16_t x = (uint16_t)v; memcpy(p, &x, 2); break; }
+	case 4: { uint32_t x = (uint32_t)v; memcpy(p, &x, 4); break; }
+	default: memcpy(p, &v, 8); break;
+	}
+}
+
+static bool text_ok(const uint8_t *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (s[i] < 0x20 || s[i] == 0x7f)
+			return false;
+	return true;
+}
+
+static uint32_t presence(const struct msg_seg_desc *d, const void *body)
+{
+	uint32_t p;
+
+	if (d->present_off < 0)
+		return 0;
+	memcpy(&p, (const uint8_t *)body + d->present_off, sizeof(p));
+	return p;
+}
+
+static bool field_present(const struct msg_field *f, uint32_t present)
+{
+	return f->pbit < 0 || (present & (1u << f->pbit));
+}
+
+/* ---- Validation shared by the encoder ------------------------------------- */
+
+/*
+ * Checks one field of a body about to be encoded, with the same rules the
+ * decoder applies to what it reads, so we never send what we would refuse.
+ */
+static int check_field(const struct msg_field *f, const void *body)
+{
+	const uint8_t *p = (const uint8_t *)body + f->off;
+
+	switch (f->kind) {
+	case MSG_FK_UINT:
+		return msg_uint_ok(f, msg_load_uint(p, f->size)) ? 0 : MSG_E_RANGE;
+	case MSG_FK_BYTES:
+	case MSG_FK_PTR: {
+		uint64_t len = msg_load_uint((const uint8_t *)body + f->len_off, f->size);
+		const uint8_t *ptr;
+
+		if (len < f->min || len > f->cap)
+			return MSG_E_LENGTH;
+		if (f->kind == MSG_FK_PTR) {
+			memcpy(&ptr, p, sizeof(ptr));
+			if (!ptr)
+				return MSG_E_INVALID;
+		}
+		return 0;
+	}
+	case MSG_FK_TEXT: {
+		size_t len = strnlen((const char *)p, f->cap + 1);
+
+		if (len > f->cap)
+			return MSG_E_LENGTH;
+		return text_ok(p, len) ? 0 : MSG_E_RANGE;
+	}
+	case MSG_FK_ACTIONS: {
+		const struct msg_action_list *l = (const void *)p;
+
+		if (l->n > MSG_MAX_ACTIONS)
+			return MSG_E_LENGTH;
+		for (unsigned i = 0; i < l->n; i++)
+			if (l->a[i].type == 0)
+				return MSG_E_RANGE;
+		return 0;
+	}
+	default:
+		return 0;
+	}
+}
+
+/*
+ * Placement rules for segment index i of type stype in a message of type
+ * mtype, shared by both directions. seen is the set of types placed so far.
+ * Returns 0, 1 for "skip it" (decode only), or an error code.
+ */
+static int place(unsigned mtype, unsigned stype, bool required, unsigned i,
+		 const bool *seen)
+{
+	if (!msg_desc(stype) || msg_placement(mtype, stype) == MSG_PLACE_NO)
+		return required ? MSG_E_SEG_UNKNOWN : 1;
+	if (seen[stype])
+		return MSG_E_SEG_DUP;
+	if (stype == MSG_S_SECURITY && i != 0)
+		return MSG_E_SEC_PLACE;
+	return 0;
+}
+
+static int check_mandatory(unsigned mtype, const bool *seen, struct msg_err *err)
+{
+	for (unsigned t = 0; t < MSG_SEG_TABLE_SIZE; t++) {
+		if (msg_placement(mtype, t) == MSG_PLACE_MAND && !seen[t]) {
+			err->seg_type = (int)t;
+			return fail(err, MSG_E_SEG_MISSING);
+		}
+	}
+	return 0;
+}
+
+/* ---- Encoder --------------------------------------------------------------- */
+
+struct wbuf {
+	uint8_t *buf;
+	size_t cap;
+	size_t len;
+	bool full;
+};
+
+static int wbuf_write(void *data, const char *p, size_t n)
+{
+	struct wbuf *w = data;
+
+	if (w->full || w->cap - w->len < n) {
+		w->full = true;
+		return -1;
+	}
+	memcpy(w->buf + w->len, p, n);
+	w->len += n;
+	return 0;
+}
+
+static void pack_bin(msgpack_packer *pk, const void *p, size_t n)
+{
+	msgpack_pack_bin(pk, n);
+	msgpack_pack_bin_body(pk, p, n);
+}
+
+static void encode_field(msgpack_packer *pk, const struct msg_field *f, const void *body)
+{
+	const uint8_t *p = (const uint8_t *)body + f->off;
+
+	msgpack_pack_uint8(pk, f->key);
+	switch (f->kind) {
+	case MSG_FK_BOOL:
+		if (*(const bool *)p)
+			msgpack_pack_true(pk);
+		else
+			msgpack_pack_false(pk);
+		break;
+	case MSG_FK_UINT:
+		msgpack_pack_uint64(pk, msg_load_uint(p, f->size));
+		break;
+	case MSG_FK_PORT:
+		msgpack_pack_uint16(pk, ntohs((uint16_t)msg_load_uint(p, 2)));
+		break;
+	case MSG_FK_ADDR:
+		pack_bin(pk, p, 16);
+		break;
+	case MSG_FK_BYTES:
+		pack_bin(pk, p, msg_load_uint((const uint8_t *)body + f->len_off, f->size));
+		break;
+	case MSG_FK_PTR: {
+		const uint8_t *ptr;
+
+		memcpy(&ptr, p, sizeof(ptr));
+		pack_bin(pk, ptr, msg_load_uint((const uint8_t *)body + f->len_off, f->size));
+		break;
+	}
+	case MSG_FK_TEXT: {
+		size_t len = strlen((const char *)p);
+
+		msgpack_pack_str(pk, len);
+		msgpack_pack_str_body(pk, p, len);
+		break;
+	}
+	case MSG_FK_ACTIONS: {
+		const struct msg_action_list *l = (const void *)p;
+
+		msgpack_pack_array(pk, l->n);
+		for (unsigned i = 0; i < l->n; i++) {
+			msgpack_pack_array(pk, 2);
+			msgpack_pack_uint8(pk, l->a[i].type);
+			msgpack_pack_uint8(pk, l->a[i].required ? MSG_SEG_F_REQUIRED : 0);
+		}
+		break;
+	}
+	}
+}
+
+static int encode_seg(msgpack_packer *pk, const struct msg_seg *s, struct msg_err *err)
+{
+	const struct msg_seg_desc *d = msg_desc(s->type);
+	unsigned nmap = 0;
+	uint32_t present;
+	int key;
+
+	if (!d)
+		return fail(err, MSG_E_SEG_UNKNOWN);
+	present = presence(d, &s->u);
+
+	for (unsigned j = 0; j < d->nfields; j++) {
+		const struct msg_field *f = &d->fields[j];
+		int rc;
+
+		if (!field_present(f, present))
+			continue;
+		rc = check_field(f, &s->u);
+		if (rc) {
+			err->field = f->key;
+			return fail(err, rc);
+		}
+		nmap++;
+	}
+	if (d->check && !d->check(&s->u, &key)) {
+		err->field = key;
+		return fail(err, MSG_E_INVALID);
+	}
+
+	msgpack_pack_array(pk, 3);
+	msgpack_pack_uint8(pk, s->type);
+	msgpack_pack_uint8(pk, s->required ? MSG_SEG_F_REQUIRED : 0);
+	msgpack_pack_map(pk, nmap);
+	for (unsigned j = 0; j < d->nfields; j++)
+		if (field_present(&d->fields[j], present))
+			encode_field(pk, &d->fields[j], &s->u);
+	return 0;
+}
+
+int msg_encode(const struct msg *m, uint8_t *buf, size_t cap, size_t *len,
+	       struct msg_err *errp)
+{
+	struct msg_err scratch;
+	struct msg_err *err = errp ? errp : &scratch;
+	struct wbuf w = { .buf = buf, .cap = cap };
+	bool seen[MSG_SEG_TABLE_SIZE] = { 0 };
+	msgpack_packer pk;
+	int rc;
+
+	err_reset(err);
+	err->msg_type = m->type;
+	if (m->version < MSG_VERSION_MIN || m->version > MSG_VERSION_MAX)
+		return fail(err, MSG_E_VERSION);
+	if (!msg_type_known(m->type))
+		return fail(err, MSG_E_MSG_TYPE);
+	if (m->nsegs > MSG_MAX_SEGS)
+		return fail(err, MSG_E_SEG_COUNT);
+
+	msgpack_packer_init(&pk, &w, wbuf_write);
+	msgpack_pack_array(&pk, 3);
+	msgpack_pack_uint8(&pk, m->version);
+	msgpack_pack_uint8(&pk, m->type);
+	msgpack_pack_array(&pk, m->nsegs);
+	for (unsigned i = 0; i < m->nsegs; i++) {
+		const struct msg_seg *s = &m->segs[i];
+
+		err->seg_index = (int)i;
+		err->seg_type = s->type;
+		rc = place(m->type, s->type, true, i, seen);
+		if (rc)
+			return fail(err, rc == 1 ? MSG_E_SEG_UNKNOWN : rc);
+		seen[s->type] = true;
+		rc = encode_seg(&pk, s, err);
+		if (rc)
+			return rc;
+	}
+	err->seg_index = -1;
+	err->seg_type = -1;
+	rc = check_mandatory(m->type, seen, err);
+	if (rc)
+		return rc;
+	if (w.full)
+		return fail(err, MSG_E_NOSPACE);
+	if (w.len > MSG_MAX_SIZE)
+		return fail(err, MSG_E_TOO_BIG);
+	*len = w.len;
+	err->msg_type = -1;
+	return 0;
+}
+
+/* ---- Decoder --------------------------------------------------------------- */
+
+static int decode_actions(struct msg_rd *r, struct msg_action_list *l)
+{
+	uint32_t n, two;
+	uint64_t type, flags;
+	int rc;
+
+	rc = msg_rd_array(r, &n);
+	if (rc)
+		return rc;
+	if (n > MSG_MAX_ACTIONS)
+		return -MSG_E_LENGTH;
+	for (uint32_t i = 0; i < n; i++) {
+		rc = msg_rd_array(r, &two);
+		if (rc)
+			return rc;
+		if (two != 2)
+			return -MSG_E_LENGTH;
+		if ((rc = msg_rd_uint(r, &type)) || (rc = msg_rd_uint(r, &flags)))
+			return rc;
+		if (type == 0 || type > UINT8_MAX || flags > MSG_SEG_F_REQUIRED)
+			return -MSG_E_RANGE;
+		l->a[i].type = (uint8_t)type;
+		l->a[i].required = flags & MSG_SEG_F_REQUIRED;
+	}
+	l->n = (uint8_t)n;
+	return 0;
+}
+
+static int decode_field(struct msg_rd *r, const struct msg_field *f, void *body)
+{
+	uint8_t *p = (uint8_t *)body + f->off;
+	const uint8_t *data;
+	uint32_t len;
+	uint64_t v;
+	bool b;
+	int rc;
+
+	switch (f->kind) {
+	case MSG_FK_BOOL:
+		rc = msg_rd_bool(r, &b);
+		if (!rc)
+			*(bool *)p = b;
+		return rc;
+	case MSG_FK_UINT:
+		rc = msg_rd_uint(r, &v);
+		if (rc)
+			return rc;
+		if (!msg_uint_ok(f, v))
+			return -MSG_E_RANGE;
+		store_uint(p, f->size, v);
+		return 0;
+	case MSG_FK_PORT:
+		rc = msg_rd_uint(r, &v);
+		if (rc)
+			return rc;
+		if (v > UINT16_MAX)
+			return -MSG_E_RANGE;
+		store_uint(p, 2, htons((uint16_t)v));
+		return 0;
+	case MSG_FK_ADDR:
+	case MSG_FK_BYTES:
+	case MSG_FK_PTR:
+		rc = msg_rd_bin(r, &data, &len);
+		if (rc)
+			return rc;
+		if (len < f->min || len > f->cap)
+			return -MSG_E_LENGTH;
+		if (f->kind == MSG_FK_PTR) {
+			memcpy(p, &data, sizeof(data));
+		} else {
+			memcpy(p, data, len);
+		}
+		if (f->kind != MSG_FK_ADDR)
+			store_uint((uint8_t *)body + f->len_off, f->size, len);
+		return 0;
+	case MSG_FK_TEXT:
+		rc = msg_rd_str(r, &data, &len);
+		if (rc)
+			return rc;
+		if (len < f->min || len > f->cap)
+			return -MSG_E_LENGTH;
+		if (!text_ok(data, len))
+			return -MSG_E_RANGE;
+		memcpy(p, data, len);
+		p[len] = '\0';
+		return 0;
+	case MSG_FK_ACTIONS:
+		return decode_actions(r, (struct msg_action_list *)(void *)p);
+	}
+	return -MSG_E_INVALID;
+}
+
+static const struct msg_field *find_field(const struct msg_seg_desc *d, uint64_t key)
+{
+	for (unsigned j = 0; j < d->nfields; j++)
+		if (d->fields[j].key == key)
+			return &d->fields[j];
+	return NULL;
+}
+
+static int decode_body(struct msg_rd *r, const struct msg_seg_desc *d, void *body,
+		       struct msg_err *err)
+{
+	uint64_t seen = 0, key;
+	uint32_t n, present = 0;
+	int rc, bad;
+
+	rc = msg_rd_map(r, &n);
+	if (rc)
+		return fail(err, -rc);
+	for (uint32_t i = 0; i < n; i++) {
+		const struct msg_field *f;
+
+		rc = msg_rd_uint(r, &key);
+		if (rc)
+			return fail(err, rc == -MSG_E_RANGE ? MSG_E_TYPE : -rc);
+		f = find_field(d, key);
+		if (!f) {
+			/* A field from a later revision: skip it whole. */
+			rc = msg_rd_skip(r);
+			if (rc)
+				return fail(err, -rc);
+			continue;
+		}
+		err->field = f->key;
+		if (seen & (UINT64_C(1) << f->key))
+			return fail(err, MSG_E_DUP_KEY);
+		seen |= UINT64_C(1) << f->key;
+		rc = decode_field(r, f, body);
+		if (rc)
+			return fail(err, -rc);
+		if (f->pbit >= 0)
+			present |= 1u << f->pbit;
+		err->field = -1;
+	}
+	for (unsigned j = 0; j < d->nfields; j++) {
+		const struct msg_field *f = &d->fields[j];
+
+		if (f->pbit < 0 && !(seen & (UINT64_C(1) << f->key))) {
+			err->field = f->key;
+			return fail(err, MSG_E_FIELD_MISSING);
+		}
+	}
+	if (d->present_off >= 0)
+		memcpy((uint8_t *)body + d->present_off, &present, sizeof(present));
+	if (d->check && !d->check(body, &bad)) {
+		err->field = bad;
+		return fail(err, MSG_E_INVALID);
+	}
+	return 0;
+}
+
+static int decode_header(struct msg_rd *r, struct msg *m, uint32_t *nsegs, struct msg_err *err)
+{
+	uint64_t version, type;
+	uint32_t n;
+	int rc;
+
+	rc = msg_rd_array(r, &n);
+	if (rc)
+		return fail(err, -rc);
+	if (n != 3)
+		return fail(err, MSG_E_LENGTH);
+	rc = msg_rd_uint(r, &version);
+	if (rc)
+		return fail(err, -rc);
+	/* Read the type even for a version we refuse, for the error reply. */
+	rc = msg_rd_uint(r, &type);
+	if (!rc && type <= UINT8_MAX) {
+		m->type = (uint8_t)type;
+		err->msg_type = (int)type;
+	}
+	if (version < MSG_VERSION_MIN || version > MSG_VERSION_MAX)
+		return fail(err, MSG_E_VERSION);
+	m->version = (uint8_t)version;
+	if (rc)
+		return fail(err, -rc);
+	if (type > UINT8_MAX || !msg_type_known((unsigned)type))
+		return fail(err, MSG_E_MSG_TYPE);
+	rc = msg_rd_array(r, nsegs);
+	if (rc)
+		return fail(err, -rc);
+	if (*nsegs > MSG_MAX_SEGS)
+		return fail(err, MSG_E_SEG_COUNT);
+	return 0;
+}
+
+int msg_decode(const uint8_t *buf, size_t len, struct msg *m, struct msg_err *errp)
+{
+	struct msg_err scratch;
+	struct msg_err *err = errp ? errp : &scratch;
+	struct msg_rd r = { .start = buf, .p = buf, .end = buf + len };
+	bool seen[MSG_SEG_TABLE_SIZE] = { 0 };
+	uint32_t nsegs;
+	int rc;
+
+	memset(m, 0, sizeof(*m));
+	err_reset(err);
+	if (len > MSG_MAX_SIZE)
+		return fail(err, MSG_E_TOO_BIG);
+	rc = decode_header(&r, m, &nsegs, err);
+	if (rc)
+		return rc;
+
+	for (uint32_t i = 0; i < nsegs; i++) {
+		uint64_t stype, flags;
+		uint32_t three;
+		struct msg_seg *s;
+		bool required;
+
+		err->seg_index = (int)i;
+		rc = msg_rd_array(&r, &three);
+		if (rc)
+			return fail(err, -rc);
+		if (three != 3)
+			return fail(err, MSG_E_LENGTH);
+		rc = msg_rd_uint(&r, &stype);
+		if (rc)
+			return fail(err, -rc);
+		if (stype == 0 || stype > UINT8_MAX)
+			return fail(err, MSG_E_RANGE);
+		err->seg_type = (int)stype;
+		rc = msg_rd_uint(&r, &flags);
+		if (rc)
+			return fail(err, -rc);
+		if (flags & ~(uint64_t)MSG_SEG_F_REQUIRED)
+			return fail(err, MSG_E_RANGE);
+		required = flags & MSG_SEG_F_REQUIRED;
+
+		rc = place(m->type, (unsigned)stype, required, i, seen);
+		if (rc == 1) {
+			rc = msg_rd_skip(&r);
+			if (rc)
+				return fail(err, -rc);
+			m->skipped++;
+			continue;
+		}
+		if (rc)
+			return fail(err, rc);
+		seen[stype] = true;
+		s = &m->segs[m->nsegs++];
+		s->type = (uint8_t)stype;
+		s->required = required;
+		rc = decode_body(&r, msg_desc((unsigned)stype), &s->u, err);
+		if (rc)
+			return rc;
+	}
+	err->seg_index = -1;
+	err->seg_type = -1;
+	rc = check_mandatory(m->type, seen, err);
+	if (rc)
+		return rc;
+	if (r.p != r.end)
+		return fail(err, MSG_E_TRAILING);
+	return 0;
+}

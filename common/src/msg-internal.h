@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Private to the msg_ codec (common/src/msg_*.c): the segment tables and the
+ * bounded msgpack reader shared by the decoder and the authenticator.
+ */
+#ifndef LOOM_COMMON_MSG_INTERNAL_H
+#define LOOM_COMMON_MSG_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "common/msg.h"
+
+/* Segment types the codec knows are below this (a capability bit each). */
+#define MSG_SEG_TABLE_SIZE 64u
+#define MSG_TYPE_TABLE_SIZE 16u
+
+struct msg_seg_desc {
+	const struct msg_field *fields;
+	uint8_t nfields;
+	int16_t present_off;          /* -1: no optional fields */
+	/* Cross-field rule the table cannot say; returns true when the body
+	 * is consistent, else false with *key the field to blame (-1: the
+	 * segment as a whole). NULL when there is none. */
+	bool (*check)(const void *body, int *key);
+};
+
+/* Indexed by segment type; fields == NULL for an unknown type. */
+extern const struct msg_seg_desc msg_seg_descs[MSG_SEG_TABLE_SIZE];
+
+/* Which segments a message type carries (msg_wire.h's table). */
+enum { MSG_PLACE_NO = 0, MSG_PLACE_OPT, MSG_PLACE_MAND };
+extern const uint8_t msg_place[MSG_TYPE_TABLE_SIZE][MSG_SEG_TABLE_SIZE];
+
+static inline const struct msg_seg_desc *msg_desc(unsigned seg_type)
+{
+	if (seg_type >= MSG_SEG_TABLE_SIZE || !msg_seg_descs[seg_type].fields)
+		return NULL;
+	return &msg_seg_descs[seg_type];
+}
+
+static inline unsigned msg_placement(unsigned type, unsigned seg_type)
+{
+	if (type >= MSG_TYPE_TABLE_SIZE || seg_type >= MSG_SEG_TABLE_SIZE)
+		return MSG_PLACE_NO;
+	return msg_place[type][seg_type];
+}
+
+/* Validate one unsigned value against its row (shared by both directions). */
+static inline bool msg_uint_ok(const struct msg_field *f, uint64_t v)
+{
+	if (v < f->min || v > f->max)
+		return false;
+	return !f->bits || !(v & ~f->bits);
+}
+
+/* A uint8/16/32/64 field of a body, by its width. */
+static inline uint64_t msg_load_uint(const void *p, unsigned size)
+{
+	uint8_t u8;
+	uint16_t u16;
+	uint32_t u32;
+	uint64_t u64;
+
+	switch (size) {
+	case 1: memcpy(&u8, p, 1); return u8;
+	case 2: memcpy(&u16, p, 2); return u16;
+	case 4: memcpy(&u32, p, 4); return u32;
+	default: memcpy(&u64, p, 8); return u64;
+	}
+}
+
+/* ---- Bounded msgpack reader ---------------------------------------------- */
+
+/*
+ * Reads msgpack values from [p, end). Every function checks the bytes left
+ * before it reads, advances p only on success, and returns 0 or -MSG_E_*:
+ * TRUNCATED when the value runs past end, TYPE when it is not the kind asked
+ * for, SYNTAX for the byte msgpack never uses (0xc1).
+ */
+struct msg_rd {
+	const uint8_t *start;
+	const uint8_t *p;
+	const uint8_t *end;
+};
+
+int msg_rd_uint(struct msg_rd *r, uint64_t *v);
+int msg_rd_bool(struct msg_rd *r, bool *v);
+int msg_rd_array(struct msg_rd *r, uint32_t *n);
+int msg_rd_map(struct msg_rd *r, uint32_t *n);
+int msg_rd_bin(struct msg_rd *r, const uint8_t **data, uint32_t *len);
+int msg_rd_str(struct msg_rd *r, const uint8_t **data, uint32_t *len);
+/* Skip one complete value of any type, iteratively (no recursion). */
+int msg_rd_skip(struct msg_rd *r);
+
+#endif
