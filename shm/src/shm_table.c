@@ -17,7 +17,7 @@
 
 #define SLOTS_PER_BUCKET 7
 #define ENTRY_HDR 48u
-#define BATCH 16
+#define BATCH 32
 #define READ_RETRIES 64
 #define REPAIR_GP_TIMEOUT_NS 100000000ULL
 

@@ -4,8 +4,7 @@
  * Besides "never crash, never leak", it checks the round trip on every
  * input that loads: dump -> load -> dump must be the identity.
  *
- * The example schema lives with the unit tests; fuzz/meson.build builds one
- * source per target, so it is included here rather than listed there.
+ * The example schema lives with the unit tests (tests/unit/cfg/).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -13,7 +12,7 @@
 #include <string.h>
 
 #include "common/cfg.h"
-#include "../unit/cfg/example_schema.c"
+#include "example_schema.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -149,7 +149,7 @@ void shm_table_reader_unregister(struct shm_rcu_reader *r);
 const struct shm_entry *shm_table_lookup(struct shm_table *t, const struct flow_key *key);
 
 /*
- * Look up n keys at once (any n; the work is pipelined in groups of 16 with
+ * Look up n keys at once (any n; the work is pipelined in groups of 32 with
  * prefetches of buckets and entries). out[i] is NULL for a miss. Read lock held.
  */
 void shm_table_lookup_batch(struct shm_table *t, const struct flow_key *const *keys,
