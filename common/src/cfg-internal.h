@@ -55,6 +55,17 @@ int cfg_scalar_parse(const struct cfg_field *f, const char *s, size_t len, void 
 void cfg_scalar_format(const struct cfg_field *f, const void *field, char *buf, size_t len,
 		       bool *quote);
 bool cfg_type_is_scalar(enum cfg_type t);
+
+/* Largest value of an unsigned / signed integer field of size bytes (1-8). */
+static inline uint64_t cfg_width_max(size_t size)
+{
+	return size >= 8 ? UINT64_MAX : (1ull << (size * 8)) - 1;
+}
+
+static inline int64_t cfg_width_smax(size_t size)
+{
+	return size >= 8 ? INT64_MAX : (int64_t)((1ull << (size * 8 - 1)) - 1);
+}
 /* "expected ..." text for a type, used when the node is not a scalar. */
 const char *cfg_type_expect(enum cfg_type t);
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cfg-internal.h"
+#include "common/log.h"
 
 #define CFG_PATH_LEN 256
 
@@ -74,12 +75,17 @@ void cfg_diag_print(const struct cfg_diag *d, FILE *out)
 
 /* ---- paths ---------------------------------------------------------------------- */
 
-static size_t path_push_key(struct ctx *c, const char *key)
+/* Append to the path (cut at CFG_PATH_LEN); returns the length to pop back to. */
+LOOM_PRINTF(2, 3)
+static size_t path_push(struct ctx *c, const char *fmt, ...)
 {
 	size_t old = c->plen;
-	int n = snprintf(c->path + c->plen, sizeof(c->path) - c->plen, "%s%s",
-			 c->plen ? "." : "", key);
+	va_list ap;
+	int n;
 
+	va_start(ap, fmt);
+	n = vsnprintf(c->path + c->plen, sizeof(c->path) - c->plen, fmt, ap);
+	va_end(ap);
 	if (n > 0)
 		c->plen += (size_t)n;
 	if (c->plen >= sizeof(c->path))
@@ -87,16 +93,9 @@ static size_t path_push_key(struct ctx *c, const char *key)
 	return old;
 }
 
-static size_t path_push_index(struct ctx *c, size_t i)
+static size_t path_push_key(struct ctx *c, const char *key)
 {
-	size_t old = c->plen;
-	int n = snprintf(c->path + c->plen, sizeof(c->path) - c->plen, "[%zu]", i);
-
-	if (n > 0)
-		c->plen += (size_t)n;
-	if (c->plen >= sizeof(c->path))
-		c->plen = sizeof(c->path) - 1;
-	return old;
+	return path_push(c, "%s%s", c->plen ? "." : "", key);
 }
 
 static void path_pop(struct ctx *c, size_t old)
@@ -147,7 +146,7 @@ static void apply_list(struct ctx *c, const struct cfg_field *f, const struct cf
 	}
 	for (const struct cfg_node *e = n->child; e; e = e->next, i++) {
 		uint8_t *slot = (uint8_t *)obj + f->offset + i * esize;
-		size_t old = path_push_index(c, i);
+		size_t old = path_push(c, "[%zu]", i);
 
 		if (f->type == CFG_LIST)
 			apply_scalar(c, f->elem, e, slot);
@@ -318,7 +317,7 @@ static const struct cfg_node *lookup(const struct cfg_node *map, const char *whe
 void cfg_verify_error(struct cfg_verify *v, const char *where, const char *fmt, ...)
 {
 	char msg[CFG_DIAG_LEN - 64];
-	const struct cfg_node *n = v->map ? lookup(v->map, where) : NULL;
+	const struct cfg_node *n = v->map && where ? lookup(v->map, where) : v->map;
 	size_t old = v->c->plen;
 	unsigned line = 1, col = 1;
 	va_list ap;
@@ -335,12 +334,8 @@ void cfg_verify_error(struct cfg_verify *v, const char *where, const char *fmt, 
 			col = n->col;
 		}
 	}
-	if (where && *where) {
-		int k = snprintf(v->c->path + old, sizeof(v->c->path) - old, "%s%s",
-				 old && where[0] != '[' ? "." : "", where);
-		if (k > 0 && old + (size_t)k < sizeof(v->c->path))
-			v->c->plen = old + (size_t)k;
-	}
+	if (where && *where)
+		path_push(v->c, "%s%s", old && where[0] != '[' ? "." : "", where);
 	cfg_errs_add(&v->c->e, line, col, v->c->path, "%s", msg);
 	v->c->verify_errors++;
 	path_pop(v->c, old);
@@ -352,11 +347,17 @@ int cfg_load_buffer(const char *name, const void *buf, size_t len,
 		    const struct cfg_schema *schema, void *obj, struct cfg_diag *diag)
 {
 	struct ctx c = { .e = { .name = name ? name : "<config>", .diag = diag } };
+	char why[CFG_DIAG_LEN / 2];
 	struct cfg_tree t;
 	int err;
 
 	if (diag)
 		memset(diag, 0, sizeof(*diag));
+	err = cfg_schema_check(schema, why, sizeof(why));
+	if (err) {
+		cfg_errs_add(&c.e, 0, 0, NULL, "invalid %s", why);
+		return log_debug_errno(err, "cfg: invalid %s", why);
+	}
 	memset(obj, 0, schema->size);
 	err = cfg_tree_parse(&c.e, buf, len, &t);
 	if (!err) {

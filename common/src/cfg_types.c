@@ -115,48 +115,23 @@ static bool parse_i64(const char *s, size_t len, int64_t *out)
 	return true;
 }
 
-static uint64_t width_max(size_t size)
-{
-	return size >= 8 ? UINT64_MAX : (1ull << (size * 8)) - 1;
-}
-
 static void urange(const struct cfg_field *f, uint64_t *lo, uint64_t *hi)
 {
 	*lo = f->min;
 	*hi = f->max;
-	if (!f->max || *hi > width_max(f->size))
-		*hi = width_max(f->size);
+	if (!f->max || *hi > cfg_width_max(f->size))
+		*hi = cfg_width_max(f->size);
 }
 
 static void srange(const struct cfg_field *f, int64_t *lo, int64_t *hi)
 {
-	int64_t wmax = f->size >= 8 ? INT64_MAX : (int64_t)((1ull << (f->size * 8 - 1)) - 1);
+	int64_t wmax = cfg_width_smax(f->size);
 
 	*lo = f->smin;
 	*hi = f->smax;
 	if (!f->smin && !f->smax) {
 		*lo = -wmax - 1;
 		*hi = wmax;
-	}
-}
-
-static void store_uint(void *field, size_t size, uint64_t v)
-{
-	switch (size) {
-	case 1: { uint8_t x = (uint8_t)v; memcpy(field, &x, 1); break; }
-	case 2: { uint16_t x = (uint16_t)v; memcpy(field, &x, 2); break; }
-	case 4: { uint32_t x = (uint32_t)v; memcpy(field, &x, 4); break; }
-	default: memcpy(field, &v, 8); break;
-	}
-}
-
-static uint64_t load_uint(const void *field, size_t size)
-{
-	switch (size) {
-	case 1: { uint8_t x; memcpy(&x, field, 1); return x; }
-	case 2: { uint16_t x; memcpy(&x, field, 2); return x; }
-	case 4: { uint32_t x; memcpy(&x, field, 4); return x; }
-	default: { uint64_t x; memcpy(&x, field, 8); return x; }
 	}
 }
 
@@ -402,7 +377,7 @@ int cfg_scalar_parse(const struct cfg_field *f, const char *s, size_t len, void 
 			snprintf(why, wl, "%s is out of range: from %s to %s", q, lo_s, hi_s);
 			return -ERANGE;
 		}
-		store_uint(field, f->size, u);
+		loom_store_uint(field, f->size, u);
 		return 0;
 	}
 	case CFG_INT:
@@ -437,7 +412,7 @@ int cfg_scalar_parse(const struct cfg_field *f, const char *s, size_t len, void 
 		size_t n = 0, o;
 		for (; f->names[n]; n++) {
 			if (!strcmp(s, f->names[n])) {
-				store_uint(field, f->size, n);
+				loom_store_uint(field, f->size, n);
 				return 0;
 			}
 			if (cfg_suggest_better(s, f->names[n], &best))
@@ -496,7 +471,7 @@ void cfg_scalar_format(const struct cfg_field *f, const void *field, char *buf, 
 	case CFG_UINT:
 	case CFG_DURATION:
 	case CFG_SIZE:
-		format_range(f->type, load_uint(field, f->size), buf, len);
+		format_range(f->type, loom_load_uint(field, f->size), buf, len);
 		return;
 	case CFG_INT:
 		snprintf(buf, len, "%" PRId64, load_int(field, f->size));
@@ -507,7 +482,7 @@ void cfg_scalar_format(const struct cfg_field *f, const void *field, char *buf, 
 		*quote = true;
 		return;
 	case CFG_ENUM: {
-		uint64_t v = load_uint(field, f->size);
+		uint64_t v = loom_load_uint(field, f->size);
 		size_t n = 0;
 		while (f->names[n] && n < v)
 			n++;

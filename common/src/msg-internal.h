@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "common/compiler.h"
 #include "common/msg.h"
 
 /* Segment types the codec knows are below this (a capability bit each). */
@@ -56,20 +57,39 @@ static inline bool msg_uint_ok(const struct msg_field *f, uint64_t v)
 	return !f->bits || !(v & ~f->bits);
 }
 
-/* A uint8/16/32/64 field of a body, by its width. */
-static inline uint64_t msg_load_uint(const void *p, unsigned size)
+/*
+ * Length of the character at s (avail bytes readable) when it is one that
+ * text fields allow: well-formed UTF-8 (shortest form, no surrogates, at most
+ * U+10FFFF) and not a control byte (0x00-0x1f, 0x7f). 0 otherwise.
+ */
+static inline size_t msg_text_char(const uint8_t *s, size_t avail)
 {
-	uint8_t u8;
-	uint16_t u16;
-	uint32_t u32;
-	uint64_t u64;
+	uint32_t c;
+	size_t n;
 
-	switch (size) {
-	case 1: memcpy(&u8, p, 1); return u8;
-	case 2: memcpy(&u16, p, 2); return u16;
-	case 4: memcpy(&u32, p, 4); return u32;
-	default: memcpy(&u64, p, 8); return u64;
+	if (avail == 0)
+		return 0;
+	if (s[0] < 0x80)
+		return s[0] >= 0x20 && s[0] != 0x7f;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2, c = s[0] & 0x1fu;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3, c = s[0] & 0x0fu;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4, c = s[0] & 0x07u;
+	else
+		return 0; /* a continuation byte, or a lead byte of an overlong or too big form */
+	if (avail < n)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (s[i] & 0x3fu);
 	}
+	if ((n == 3 && c < 0x800) || (n == 4 && (c < 0x10000 || c > 0x10ffff)) ||
+	    (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	return n;
 }
 
 /* ---- Bounded msgpack reader ---------------------------------------------- */

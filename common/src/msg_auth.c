@@ -9,6 +9,7 @@
  * Only the prefix up to the authenticator is parsed here, so this works on
  * messages of any type, before or without msg_decode().
  */
+#include <pthread.h>
 #include <sodium.h>
 
 #include "msg-internal.h"
@@ -86,15 +87,40 @@ static void mac(const uint8_t *buf, size_t len, size_t off, const uint8_t *key,
 	sodium_memzero(&st, sizeof(st));
 }
 
+/* libsodium must be initialised once before any other call; sodium_init()
+ * only fails when the library cannot work at all. */
+static pthread_once_t sodium_once = PTHREAD_ONCE_INIT;
+static bool sodium_ready;
+
+static void sodium_setup(void)
+{
+	sodium_ready = sodium_init() >= 0;
+}
+
+/* The authenticator buf should carry with key, and where it goes. */
+static int expected_tag(const uint8_t *buf, size_t len, const uint8_t *key, size_t keylen,
+			size_t *off, uint8_t tag[MSG_HMAC_LEN])
+{
+	int rc;
+
+	pthread_once(&sodium_once, sodium_setup);
+	if (!sodium_ready)
+		return -MSG_E_AUTH; /* fail closed */
+	rc = locate(buf, len, off);
+	if (rc)
+		return rc;
+	mac(buf, len, *off, key, keylen, tag);
+	return 0;
+}
+
 int msg_sign(uint8_t *buf, size_t len, const uint8_t *key, size_t keylen)
 {
 	uint8_t tag[MSG_HMAC_LEN];
 	size_t off;
-	int rc = locate(buf, len, &off);
+	int rc = expected_tag(buf, len, key, keylen, &off, tag);
 
 	if (rc)
 		return rc;
-	mac(buf, len, off, key, keylen, tag);
 	memcpy(buf + off, tag, sizeof(tag));
 	return 0;
 }
@@ -103,10 +129,9 @@ int msg_verify(const uint8_t *buf, size_t len, const uint8_t *key, size_t keylen
 {
 	uint8_t tag[MSG_HMAC_LEN];
 	size_t off;
-	int rc = locate(buf, len, &off);
+	int rc = expected_tag(buf, len, key, keylen, &off, tag);
 
 	if (rc)
 		return rc;
-	mac(buf, len, off, key, keylen, tag);
 	return crypto_verify_32(tag, buf + off) == 0 ? 0 : -MSG_E_AUTH;
 }

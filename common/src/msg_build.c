@@ -40,13 +40,50 @@ const struct msg_seg *msg_find(const struct msg *m, enum msg_seg_type type)
 	return NULL;
 }
 
-void msg_build_error(struct msg *out, const struct msg_err *err,
-		     const char *text, const struct msg_identity *identity)
+/* Segment 0 of a reply that will be signed is the security segment
+ * msg_sign() fills; reserve it before anything else goes in. */
+static void reply_init(struct msg *out, enum msg_type type, bool secure)
+{
+	struct msg_seg *s;
+
+	msg_init(out, type);
+	if (!secure)
+		return;
+	s = msg_add(out, MSG_S_SECURITY, true);
+	s->u.security.type = MSG_SEC_HMAC_SHA256;
+	s->u.security.len = MSG_HMAC_LEN;
+}
+
+/* Copy text as the decoder will accept it: whole allowed characters within
+ * MSG_MAX_TEXT bytes, '?' for each byte of anything else. */
+static void copy_text(char *dst, const char *text)
+{
+	size_t i = 0, o = 0;
+
+	while (text[i]) {
+		size_t n = msg_text_char((const uint8_t *)text + i, strnlen(text + i, 4));
+
+		if (o + (n ? n : 1) > MSG_MAX_TEXT)
+			break;
+		if (n) {
+			memcpy(dst + o, text + i, n);
+			o += n;
+			i += n;
+		} else {
+			dst[o++] = '?';
+			i++;
+		}
+	}
+	dst[o] = '\0';
+}
+
+void msg_build_error(struct msg *out, const struct msg_err *err, const char *text,
+		     const struct msg_identity *identity, bool secure)
 {
 	struct msg_seg *s;
 	struct msg_error *e;
 
-	msg_init(out, MSG_T_ERROR);
+	reply_init(out, MSG_T_ERROR, secure);
 	s = msg_add(out, MSG_S_ERROR, true);
 	e = &s->u.error;
 	e->code = (uint16_t)(err->code > 0 && err->code <= UINT16_MAX ? err->code : MSG_E_INVALID);
@@ -64,12 +101,7 @@ void msg_build_error(struct msg *out, const struct msg_err *err,
 		e->field = (uint8_t)err->field;
 	}
 	if (text) {
-		size_t n = 0;
-
-		/* Keep only what the decoder accepts: printable, bounded. */
-		for (; text[n] && n < MSG_MAX_TEXT; n++)
-			e->text[n] = ((unsigned char)text[n] < 0x20 || text[n] == 0x7f) ? '?' : text[n];
-		e->text[n] = '\0';
+		copy_text(e->text, text);
 		e->present |= MSG_ERRSEG_TEXT;
 	}
 	if (identity) {
@@ -115,7 +147,7 @@ int msg_check_supported(const struct msg *m, uint64_t caps,
 }
 
 int msg_build_deny(const struct msg *m, const struct msg_action_list *unsupported,
-		   struct msg *out)
+		   struct msg *out, bool secure)
 {
 	static const uint8_t copied[] = {
 		MSG_S_WILDCARD, MSG_S_FIXED, MSG_S_IDENTITY,
@@ -125,7 +157,7 @@ int msg_build_deny(const struct msg *m, const struct msg_action_list *unsupporte
 
 	if (m->type != MSG_T_UPDATE_WILDCARD && m->type != MSG_T_UPDATE_FIXED)
 		return -MSG_E_INVALID;
-	msg_init(out, MSG_T_UPDATE_DENY);
+	reply_init(out, MSG_T_UPDATE_DENY, secure);
 	s = msg_add(out, MSG_S_ACTION_LIST, true);
 	s->u.action_list = *unsupported;
 	for (unsigned i = 0; i < sizeof(copied); i++) {
@@ -155,8 +187,8 @@ static bool field_equal(const struct msg_field *f, const void *a, const void *b)
 		return memcmp(pa, pb, 16) == 0;
 	case MSG_FK_BYTES:
 	case MSG_FK_PTR:
-		la = msg_load_uint((const uint8_t *)a + f->len_off, f->size);
-		lb = msg_load_uint((const uint8_t *)b + f->len_off, f->size);
+		la = loom_load_uint((const uint8_t *)a + f->len_off, f->size);
+		lb = loom_load_uint((const uint8_t *)b + f->len_off, f->size);
 		if (la != lb || la > f->cap)
 			return false;
 		if (f->kind == MSG_FK_PTR) {

@@ -22,22 +22,14 @@ static int fail(struct msg_err *err, int code)
 	return -code;
 }
 
-/* The caller has checked that v fits (max of the row is within size). */
-static void store_uint(void *p, unsigned size, uint64_t v)
-{
-	switch (size) {
-	case 1: *(uint8_t *)p = (uint8_t)v; break;
-	case 2: { uint16_t x = (uint16_t)v; memcpy(p, &x, 2); break; }
-	case 4: { uint32_t x = (uint32_t)v; memcpy(p, &x, 4); break; }
-	default: memcpy(p, &v, 8); break;
-	}
-}
-
+/* Text fields: UTF-8 without control bytes (msg_wire.h). */
 static bool text_ok(const uint8_t *s, size_t len)
 {
-	for (size_t i = 0; i < len; i++)
-		if (s[i] < 0x20 || s[i] == 0x7f)
+	for (size_t i = 0, n; i < len; i += n) {
+		n = msg_text_char(s + i, len - i);
+		if (!n)
 			return false;
+	}
 	return true;
 }
 
@@ -68,10 +60,10 @@ static int check_field(const struct msg_field *f, const void *body)
 
 	switch (f->kind) {
 	case MSG_FK_UINT:
-		return msg_uint_ok(f, msg_load_uint(p, f->size)) ? 0 : MSG_E_RANGE;
+		return msg_uint_ok(f, loom_load_uint(p, f->size)) ? 0 : MSG_E_RANGE;
 	case MSG_FK_BYTES:
 	case MSG_FK_PTR: {
-		uint64_t len = msg_load_uint((const uint8_t *)body + f->len_off, f->size);
+		uint64_t len = loom_load_uint((const uint8_t *)body + f->len_off, f->size);
 		const uint8_t *ptr;
 
 		if (len < f->min || len > f->cap)
@@ -174,22 +166,22 @@ static void encode_field(msgpack_packer *pk, const struct msg_field *f, const vo
 			msgpack_pack_false(pk);
 		break;
 	case MSG_FK_UINT:
-		msgpack_pack_uint64(pk, msg_load_uint(p, f->size));
+		msgpack_pack_uint64(pk, loom_load_uint(p, f->size));
 		break;
 	case MSG_FK_PORT:
-		msgpack_pack_uint16(pk, ntohs((uint16_t)msg_load_uint(p, 2)));
+		msgpack_pack_uint16(pk, ntohs((uint16_t)loom_load_uint(p, 2)));
 		break;
 	case MSG_FK_ADDR:
 		pack_bin(pk, p, 16);
 		break;
 	case MSG_FK_BYTES:
-		pack_bin(pk, p, msg_load_uint((const uint8_t *)body + f->len_off, f->size));
+		pack_bin(pk, p, loom_load_uint((const uint8_t *)body + f->len_off, f->size));
 		break;
 	case MSG_FK_PTR: {
 		const uint8_t *ptr;
 
 		memcpy(&ptr, p, sizeof(ptr));
-		pack_bin(pk, ptr, msg_load_uint((const uint8_t *)body + f->len_off, f->size));
+		pack_bin(pk, ptr, loom_load_uint((const uint8_t *)body + f->len_off, f->size));
 		break;
 	}
 	case MSG_FK_TEXT: {
@@ -354,7 +346,7 @@ static int decode_field(struct msg_rd *r, const struct msg_field *f, void *body)
 			return rc;
 		if (!msg_uint_ok(f, v))
 			return -MSG_E_RANGE;
-		store_uint(p, f->size, v);
+		loom_store_uint(p, f->size, v);
 		return 0;
 	case MSG_FK_PORT:
 		rc = msg_rd_uint(r, &v);
@@ -362,7 +354,7 @@ static int decode_field(struct msg_rd *r, const struct msg_field *f, void *body)
 			return rc;
 		if (v > UINT16_MAX)
 			return -MSG_E_RANGE;
-		store_uint(p, 2, htons((uint16_t)v));
+		loom_store_uint(p, 2, htons((uint16_t)v));
 		return 0;
 	case MSG_FK_ADDR:
 	case MSG_FK_BYTES:
@@ -378,7 +370,7 @@ static int decode_field(struct msg_rd *r, const struct msg_field *f, void *body)
 			memcpy(p, data, len);
 		}
 		if (f->kind != MSG_FK_ADDR)
-			store_uint((uint8_t *)body + f->len_off, f->size, len);
+			loom_store_uint((uint8_t *)body + f->len_off, f->size, len);
 		return 0;
 	case MSG_FK_TEXT:
 		rc = msg_rd_str(r, &data, &len);
@@ -560,4 +552,25 @@ int msg_decode(const uint8_t *buf, size_t len, struct msg *m, struct msg_err *er
 	if (r.p != r.end)
 		return fail(err, MSG_E_TRAILING);
 	return 0;
+}
+
+int msg_decode_verified(const uint8_t *buf, size_t len, const uint8_t *key, size_t keylen,
+			struct msg *m, struct msg_err *errp)
+{
+	struct msg_err scratch;
+	struct msg_err *err = errp ? errp : &scratch;
+	struct msg_rd r = { .start = buf, .p = buf, .end = buf + len };
+	uint32_t nsegs;
+	int rc = msg_verify(buf, len, key, keylen);
+
+	if (!rc)
+		return msg_decode(buf, len, m, err);
+	/* Of a message that failed, read only the header's type, so the
+	 * caller can answer it with msg_build_error() as after msg_decode(). */
+	memset(m, 0, sizeof(*m));
+	err_reset(err);
+	if (len <= MSG_MAX_SIZE)
+		decode_header(&r, m, &nsegs, err);
+	memset(m, 0, sizeof(*m));
+	return fail(err, -rc);
 }

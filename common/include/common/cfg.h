@@ -75,7 +75,9 @@ struct cfg_field;
  * A custom scalar. parse gets the scalar text (NUL-terminated, len bytes, no
  * NUL inside) and the field; on error it returns a negative errno and writes
  * a reason ("expected ..., got ...") into why. dump writes text that parse
- * accepts into buf (the dump quotes it).
+ * accepts into buf, NUL-terminated and cut to len - 1 bytes like snprintf()
+ * (the dump quotes it). Text that fills buf may have been cut, so cfg_dump()
+ * calls dump again with a larger buf: it must only format, never count.
  */
 typedef int cfg_parse_fn(const struct cfg_field *f, const char *s, size_t len, void *field,
 			 char *why, size_t whylen);
@@ -113,16 +115,24 @@ struct cfg_schema {
 	const char *name;              /* for messages and docs */
 	size_t size;                   /* sizeof the struct */
 	const struct cfg_field *fields;
-	size_t n_fields;               /* at most CFG_MAX_FIELDS */
+	size_t n_fields;               /* at most CFG_MAX_FIELDS (CFG_SCHEMA checks) */
 	cfg_verify_fn *verify;
 };
 
-/* Row helpers: CFG_AT(struct, member) fills offset and size. */
+/*
+ * Row helpers: CFG_AT(struct, member) fills offset and size. CFG_SCHEMA
+ * refuses to compile a table longer than CFG_MAX_FIELDS (the loader keeps
+ * per-row state in arrays of that size); cfg_schema_check() checks the rest.
+ */
 #define CFG_AT(type, member) .offset = offsetof(type, member), .size = sizeof(((type *)0)->member)
 #define CFG_COUNT(type, member) .count_offset = offsetof(type, member)
 #define CFG_SCHEMA(sname, type, rows, verify_fn)                                   \
 	{ .name = (sname), .size = sizeof(type), .fields = (rows),                 \
-	  .n_fields = LOOM_ARRAY_SIZE(rows), .verify = (verify_fn) }
+	  .n_fields = LOOM_ARRAY_SIZE(rows) + 0 * sizeof(struct {                  \
+		_Static_assert(LOOM_ARRAY_SIZE(rows) <= CFG_MAX_FIELDS,            \
+			       "schema " #rows " has more than CFG_MAX_FIELDS rows"); \
+		int unused; }),                                                    \
+	  .verify = (verify_fn) }
 
 struct cfg_diag {
 	unsigned n;       /* messages in msg[] */
@@ -131,8 +141,23 @@ struct cfg_diag {
 };
 
 /*
+ * Is the schema itself right? Every row of it and of its sub-schemas, to
+ * CFG_MAX_DEPTH: at most CFG_MAX_FIELDS rows, keys present and unique,
+ * fields inside the struct, integer widths 1, 2, 4 or 8 with ranges that fit,
+ * bool/address/prefix sizes, strings with room for min and a NUL, enum
+ * names, custom parse and dump, elem and sub present with sizes that divide
+ * the array (a map's sub the size of its field), list counts inside the
+ * struct, and defaults that parse (only on optional scalars). Returns 0, or
+ * -EINVAL with the first mistake in why (may be NULL). The loaders call it
+ * first; daemons' unit tests should call it on their schemas.
+ */
+int cfg_schema_check(const struct cfg_schema *schema, char *why, size_t whylen);
+
+/*
  * Load and verify a file into obj (schema->size bytes, zeroed first).
- * Returns 0, -EINVAL when the configuration is wrong (diag says why), or
+ * Returns 0, -EINVAL when the configuration is wrong (diag says why) or the
+ * schema is (a programming error: cfg_schema_check() fails, logged at debug
+ * and one diag line), or
  * another negative errno when the file cannot be read (-ENOENT, -EFBIG for
  * more than CFG_MAX_FILE_SIZE, ...; diag has one line too). On error obj
  * holds a partial result: do not use it. diag may be NULL.
@@ -143,13 +168,18 @@ int cfg_load_file(const char *path, const struct cfg_schema *schema, void *obj,
 int cfg_load_buffer(const char *name, const void *buf, size_t len,
 		    const struct cfg_schema *schema, void *obj, struct cfg_diag *diag);
 
-/* Canonical YAML of a loaded obj. Returns 0 or -errno from the stream. */
+/*
+ * Canonical YAML of a loaded obj: every valid value in full, whatever its
+ * length. Returns 0, -errno from the stream (-ENOSPC, -EIO, ...), or
+ * -ENOMEM.
+ */
 int cfg_dump(const struct cfg_schema *schema, const void *obj, FILE *out);
 
 /*
  * For verify functions: report an error at `where`, a key path relative to
  * the map being verified ("endpoint", "managers[1].endpoint"); the message
- * carries that key's line and column, or the map's when it is absent.
+ * carries that key's line and column, or the map's when it is absent. NULL
+ * and "" both mean the map itself: the message has the map's path and mark.
  */
 void cfg_verify_error(struct cfg_verify *v, const char *where, const char *fmt, ...)
 	LOOM_PRINTF(3, 4);

@@ -276,11 +276,15 @@ const struct msg_seg *msg_find(const struct msg *m, enum msg_seg_type type);
 
 /*
  * Fill out as the error message answering a refused message: the code and
- * location from err, the refused message's type, and text (may be NULL,
- * truncated to MSG_MAX_TEXT). If identity is not NULL it is added too.
+ * location from err, the refused message's type, and text (may be NULL).
+ * The text is made valid for the wire: cut to at most MSG_MAX_TEXT bytes on
+ * a character boundary, with '?' for each control byte and each byte that
+ * is not part of well-formed UTF-8. If identity is not NULL it is added too.
+ * With secure, segment 0 is an hmac-sha256 security segment, so the encoded
+ * reply can be passed to msg_sign().
  */
-void msg_build_error(struct msg *out, const struct msg_err *err,
-		     const char *text, const struct msg_identity *identity);
+void msg_build_error(struct msg *out, const struct msg_err *err, const char *text,
+		     const struct msg_identity *identity, bool secure);
 
 /* ---- Capabilities and update-deny ---------------------------------------- */
 
@@ -299,12 +303,20 @@ int msg_check_supported(const struct msg *m, uint64_t caps,
 /*
  * Build the affinity update-deny answering update m: an action list of
  * unsupported, plus m's affinity, identity and interest data segments when
- * present. Returns 0, or -MSG_E_INVALID if m is not an affinity update.
+ * present. With secure, segment 0 is an hmac-sha256 security segment for
+ * msg_sign() (m's own security segment is never copied). Returns 0, or
+ * -MSG_E_INVALID if m is not an affinity update.
  */
 int msg_build_deny(const struct msg *m, const struct msg_action_list *unsupported,
-		   struct msg *out);
+		   struct msg *out, bool secure);
 
 /* ---- Security (hmac-sha256 over the whole message) ----------------------- */
+
+/*
+ * msg_sign(), msg_verify() and msg_decode_verified() initialise libsodium
+ * themselves, once per process (thread-safe); callers need not. If
+ * libsodium cannot be initialised they fail with -MSG_E_AUTH.
+ */
 
 /*
  * Sign an encoded message in place. The message must have been built with a
@@ -323,6 +335,17 @@ int msg_sign(uint8_t *buf, size_t len, const uint8_t *key, size_t keylen);
  * authenticators because only the receiver knows whether it expects them.
  */
 int msg_verify(const uint8_t *buf, size_t len, const uint8_t *key, size_t keylen);
+
+/*
+ * msg_verify(), then msg_decode() only if the authenticator is right, so no
+ * field of an unauthenticated message is ever looked at. The envelope layer
+ * must receive through this, not msg_decode(), on every peer that has a
+ * key configured. Returns 0 or -MSG_E_*: msg_verify()'s error (err->code
+ * set, err->msg_type the header's type when it could be read, m zeroed), or
+ * msg_decode()'s. key must not be NULL. err may be NULL.
+ */
+int msg_decode_verified(const uint8_t *buf, size_t len, const uint8_t *key, size_t keylen,
+			struct msg *m, struct msg_err *err);
 
 /* ---- Introspection (tests, loomctl) ---------------------------------------- */
 

@@ -32,7 +32,8 @@
  *   port      uint 0..65535 in host order on the wire (struct flow_key keeps
  *             network order; the codec converts)
  *   bytes     bin, length range given per field
- *   text      str, UTF-8 without control bytes (0x00-0x1f, 0x7f), length
+ *   text      str, well-formed UTF-8 (shortest form, no surrogates, at most
+ *             U+10FFFF) without control bytes (0x00-0x1f, 0x7f); length
  *             range given per field in bytes
  */
 #ifndef LOOM_COMMON_MSG_WIRE_H

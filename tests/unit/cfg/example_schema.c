@@ -44,9 +44,22 @@ static void verify_limits(struct cfg_verify *v, const void *obj)
 		cfg_verify_error(v, "punt-burst", "must be at least punt-rate (%u)", l->punt_rate);
 }
 
+/* A rule on the map as a whole: NULL (or "") puts the error at the map. */
+static void verify_tables(struct cfg_verify *v, const void *obj)
+{
+	const struct ex_tables *t = obj;
+
+	if (t->shm_size < t->affinity_entries)
+		cfg_verify_error(v, NULL, "shm-size must be at least one byte per affinity entry (%u)",
+				 t->affinity_entries);
+}
+
 static void verify_config(struct cfg_verify *v, const void *obj)
 {
 	const struct ex_config *c = obj;
+
+	if (c->host_mode && c->n_interfaces == 0)
+		cfg_verify_error(v, "", "host-mode needs at least one interface");
 
 	for (unsigned i = 0; i < c->n_managers; i++) {
 		for (unsigned j = 0; j < i; j++) {
@@ -78,7 +91,7 @@ static const struct cfg_field tables_rows[] = {
 	  .min = 1 << 20, .max = 1ull << 36 },
 };
 static const struct cfg_schema tables_schema =
-	CFG_SCHEMA("tables", struct ex_tables, tables_rows, NULL);
+	CFG_SCHEMA("tables", struct ex_tables, tables_rows, verify_tables);
 
 static const struct cfg_field limits_rows[] = {
 	{ .key = "punt-rate", .type = CFG_UINT, CFG_AT(struct ex_limits, punt_rate),
@@ -127,6 +140,8 @@ static const struct cfg_field config_rows[] = {
 	  .sub = &limits_schema },
 	{ .key = "heartbeat", .type = CFG_DURATION, CFG_AT(struct ex_config, heartbeat_ms),
 	  .def = "1s", .min = 100, .max = 60000 },
+	{ .key = "description", .type = CFG_STRING, CFG_AT(struct ex_config, description),
+	  .def = "" },
 };
 
 const struct cfg_schema ex_config_schema =

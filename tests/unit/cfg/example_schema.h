@@ -49,6 +49,7 @@ struct ex_config {
 	struct ex_tables tables;
 	struct ex_limits limits;
 	uint64_t heartbeat_ms;
+	char description[1024]; /* free text, longer than any formatting buffer */
 };
 
 extern const struct cfg_schema ex_config_schema;

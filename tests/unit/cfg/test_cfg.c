@@ -531,3 +531,188 @@ Test(cfg_verify, not_run_on_a_map_with_errors)
 	cr_assert_eq(d.n, 1, "only the range error, no cascade: %s", d.n > 1 ? d.msg[1] : "");
 	cr_assert(strstr(d.msg[0], "limits.punt-burst: '0' is out of range"), "%s", d.msg[0]);
 }
+
+/* ---- the schema itself ---------------------------------------------------------------- */
+
+Test(cfg_schema, example_schemas_are_valid)
+{
+	char why[256];
+
+	cr_assert_eq(cfg_schema_check(&ex_config_schema, why, sizeof(why)), 0, "%s", why);
+	cr_assert_eq(cfg_schema_check(&types_schema, why, sizeof(why)), 0, "%s", why);
+}
+
+struct two {
+	uint32_t a;
+	bool b;
+	uint16_t list[4];
+	unsigned n_list;
+	char s[8];
+};
+
+static const struct cfg_field zero_elem = { .key = "x", .type = CFG_UINT, .size = 0 };
+static const struct cfg_schema self_schema;
+static const struct cfg_field self_rows[] = {
+	{ .key = "me", .type = CFG_MAP, .offset = 0, .size = sizeof(struct two), .sub = &self_schema },
+};
+static const struct cfg_schema self_schema = CFG_SCHEMA("self", struct two, self_rows, NULL);
+
+/* One mistake per row; each schema is rows[0] plus a valid uint. */
+static const struct schema_case {
+	struct cfg_field row;
+	const char *why;
+} schema_cases[] = {
+	{ { .key = "a", .type = CFG_UINT, .offset = 0, .size = 0 }, "width 0: must be 1, 2, 4 or 8" },
+	{ { .key = "a", .type = CFG_UINT, .offset = 0, .size = 3 }, "width 3" },
+	{ { .key = "a", .type = CFG_UINT, CFG_AT(struct two, a), .max = 1ull << 32 }, "does not fit 4 bytes" },
+	{ { .key = "a", .type = CFG_UINT, CFG_AT(struct two, a), .min = 9, .max = 8 }, "range 9..8" },
+	{ { .key = "a", .type = CFG_INT, CFG_AT(struct two, a), .smin = 1, .smax = -1 }, "range 1..-1" },
+	{ { .key = "a", .type = CFG_DURATION, CFG_AT(struct two, a), .def = "5" }, "bad default: expected a duration" },
+	{ { .key = "a", .type = CFG_UINT, CFG_AT(struct two, a), .def = "1", .required = true }, "required key" },
+	{ { .key = "b", .type = CFG_BOOL, CFG_AT(struct two, a) }, "a bool has size 1, not 4" },
+	{ { .key = "e", .type = CFG_ENUM, CFG_AT(struct two, a) }, "an enum needs names" },
+	{ { .key = "s", .type = CFG_STRING, CFG_AT(struct two, s), .min = 8 }, "cannot hold 8 bytes" },
+	{ { .key = "s", .type = CFG_ADDR, CFG_AT(struct two, s) }, "an address has size 16" },
+	{ { .key = "c", .type = CFG_CUSTOM, CFG_AT(struct two, s) }, "needs parse, dump" },
+	{ { .key = "l", .type = CFG_LIST, CFG_AT(struct two, list), CFG_COUNT(struct two, n_list) }, "needs elem" },
+	{ { .key = "l", .type = CFG_LIST, CFG_AT(struct two, list), CFG_COUNT(struct two, n_list),
+	    .elem = &zero_elem }, "not a whole number of 0-byte elements" },
+	{ { .key = "l", .type = CFG_LIST, CFG_AT(struct two, list), .count_offset = sizeof(struct two),
+	    .elem = &u16_elem }, "the count is outside" },
+	{ { .key = "m", .type = CFG_MAP, CFG_AT(struct two, s) }, "a map needs sub" },
+	{ { .key = "m", .type = CFG_MAP, CFG_AT(struct two, s), .sub = &types_schema }, "sub 'types' is" },
+	{ { .key = "m", .type = CFG_LIST_MAP, CFG_AT(struct two, list), .sub = &types_schema }, "not a whole number" },
+	{ { .key = "m", .type = CFG_MAP, .offset = 0, .size = sizeof(struct two), .sub = &self_schema }, "nested more than 32" },
+	{ { .key = "z", .type = CFG_UINT, .offset = sizeof(struct two), .size = 4 }, "outside the struct" },
+	{ { .key = "u", .type = CFG_UINT, CFG_AT(struct two, a) }, "the key appears twice" },
+	{ { .key = "", .type = CFG_UINT, CFG_AT(struct two, a) }, "a row without a key" },
+	{ { .key = "l", .type = CFG_LIST, CFG_AT(struct two, list), CFG_COUNT(struct two, n_list),
+	    .elem = &u16_elem, .def = "[1]" }, "only scalars have defaults" },
+};
+
+Test(cfg_schema, mistakes_are_refused_before_loading)
+{
+	for (size_t i = 0; i < LOOM_ARRAY_SIZE(schema_cases); i++) {
+		struct cfg_field rows[2] = {
+			schema_cases[i].row,
+			{ .key = "u", .type = CFG_UINT, CFG_AT(struct two, a) },
+		};
+		struct cfg_schema s = CFG_SCHEMA("two", struct two, rows, NULL);
+		char why[256];
+		struct two obj;
+		struct cfg_diag d;
+
+		cr_expect_eq(cfg_schema_check(&s, why, sizeof(why)), -EINVAL, "case %zu passes", i);
+		cr_expect(strstr(why, schema_cases[i].why), "case %zu: got \"%s\", want \"%s\"", i,
+			  why, schema_cases[i].why);
+		/* The loader never applies it, and says why in one line. */
+		cr_expect_eq(cfg_load_buffer("t", "u: 1\n", 5, &s, &obj, &d), -EINVAL, "case %zu", i);
+		cr_expect(d.n == 1 && !strncmp(d.msg[0], "t: invalid schema '", 19),
+			  "case %zu: %s", i, d.n ? d.msg[0] : "");
+	}
+}
+
+Test(cfg_schema, more_rows_than_the_loader_tracks)
+{
+	static char keys[CFG_MAX_FIELDS + 1][8];
+	struct cfg_field rows[CFG_MAX_FIELDS + 1];
+	struct cfg_schema s = { .name = "wide", .size = sizeof(bool), .fields = rows,
+				.n_fields = CFG_MAX_FIELDS + 1 };
+	char text[64], why[256];
+	bool obj;
+	struct cfg_diag d;
+
+	for (size_t i = 0; i < LOOM_ARRAY_SIZE(rows); i++) {
+		snprintf(keys[i], sizeof(keys[i]), "k%zu", i);
+		rows[i] = (struct cfg_field){ .key = keys[i], .type = CFG_BOOL, .size = sizeof(bool) };
+	}
+	/* The last row's state would go one past found[CFG_MAX_FIELDS]. */
+	snprintf(text, sizeof(text), "k%d: true\nk%d: false\n", CFG_MAX_FIELDS, CFG_MAX_FIELDS);
+	cr_assert_eq(cfg_load_buffer("t", text, strlen(text), &s, &obj, &d), -EINVAL);
+	cr_assert_eq(d.n, 1, "the schema, not the duplicate key: %s", d.msg[1]);
+	cr_assert_str_eq(d.msg[0], "t: invalid schema 'wide': 65 rows, at most 64");
+	cr_assert_eq(cfg_schema_check(&s, why, sizeof(why)), -EINVAL);
+	s.n_fields = CFG_MAX_FIELDS;
+	cr_assert_eq(cfg_schema_check(&s, why, sizeof(why)), 0, "%s", why);
+}
+
+/* ---- dump ------------------------------------------------------------------------------ */
+
+struct long_values {
+	char s[2048];
+	char c[1600];
+	char ep[1200];
+};
+
+static int parse_text(const struct cfg_field *f, const char *s, size_t len, void *field,
+		      char *why, size_t whylen)
+{
+	if (len + 1 > f->size) {
+		snprintf(why, whylen, "too long");
+		return -EINVAL;
+	}
+	memset(field, 0, f->size);
+	memcpy(field, s, len);
+	return 0;
+}
+
+static void dump_text(const struct cfg_field *f, const void *field, char *buf, size_t len)
+{
+	snprintf(buf, len, "%.*s", (int)strnlen(field, f->size), (const char *)field);
+}
+
+static const struct cfg_field long_rows[] = {
+	{ .key = "s", .type = CFG_STRING, CFG_AT(struct long_values, s) },
+	{ .key = "c", .type = CFG_CUSTOM, CFG_AT(struct long_values, c), .parse = parse_text,
+	  .dump = dump_text },
+	{ .key = "ep", .type = CFG_ENDPOINT, CFG_AT(struct long_values, ep), .def = "inproc://x" },
+};
+static const struct cfg_schema long_schema =
+	CFG_SCHEMA("long", struct long_values, long_rows, NULL);
+
+Test(cfg_dump, values_of_any_length_round_trip)
+{
+	struct long_values a, b;
+	struct cfg_diag d;
+	size_t o;
+	char *text = malloc(8192);
+
+	/* Each the longest its field holds; the string with escapes too. */
+	o = (size_t)sprintf(text, "s: \"");
+	for (size_t i = 0; i < sizeof(a.s) - 1; i++)
+		text[o++] = i % 100 == 7 ? '\t' : (char)('a' + i % 26);
+	o += (size_t)sprintf(text + o, "\"\nc: ");
+	memset(text + o, 'c', sizeof(a.c) - 1);
+	o += sizeof(a.c) - 1;
+	o += (size_t)sprintf(text + o, "\nep: inproc://");
+	memset(text + o, 'e', sizeof(a.ep) - 1 - 9);
+	o += sizeof(a.ep) - 1 - 9;
+	text[o++] = '\n';
+
+	cr_assert_eq(cfg_load_buffer("t", text, o, &long_schema, &a, &d), 0, "%s", d.msg[0]);
+	cr_assert_eq(strlen(a.s), sizeof(a.s) - 1);
+	cr_assert_eq(strlen(a.c), sizeof(a.c) - 1);
+	cr_assert_eq(strlen(a.ep), sizeof(a.ep) - 1);
+	char *out = dump_to_string(&long_schema, &a);
+	cr_assert_eq(cfg_load_buffer("dump", out, strlen(out), &long_schema, &b, &d), 0,
+		     "dump does not load: %s", d.msg[0]);
+	cr_assert_eq(memcmp(&a, &b, sizeof(a)), 0, "the dump cut a value");
+	char *out2 = dump_to_string(&long_schema, &b);
+	cr_assert_str_eq(out2, out);
+	free(out);
+	free(out2);
+	free(text);
+}
+
+Test(cfg_dump, stream_errors_come_back_as_errno)
+{
+	struct ex_config c;
+	struct cfg_diag d;
+	const char *text = "instance: x\nmanagers: []\n";
+	FILE *full = fopen("/dev/full", "w");
+
+	cr_assert_not_null(full);
+	cr_assert_eq(cfg_load_buffer("t", text, strlen(text), &ex_config_schema, &c, &d), 0);
+	cr_assert_eq(cfg_dump(&ex_config_schema, &c, full), -ENOSPC);
+	fclose(full);
+}

@@ -225,7 +225,7 @@ static void build_error(struct msg *m)
 	struct msg_identity id = { .host = "agent-3" };
 
 	v4(id.addr, 0x0a000003);
-	msg_build_error(m, &err, "segment 4 type 60 not understood", &id);
+	msg_build_error(m, &err, "segment 4 type 60 not understood", &id, false);
 }
 
 const struct msg_sample msg_samples[] = {

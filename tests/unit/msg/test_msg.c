@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * The service message codec: round trips, pinned fixtures, authentication,
- * and the helpers daemons answer with (error, update-deny).
+ * and the helpers daemons answer with (error, update-deny), UTF-8 text.
  *
  * Fixtures: tests/fixtures/msg/<sample>.bin. To regenerate them after an
  * intended wire change:
@@ -10,10 +10,12 @@
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <msgpack.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/compiler.h"
 #include "msg_samples.h"
 
 static struct msg m1, m2;
@@ -255,7 +257,7 @@ Test(msg_helpers, unsupported_actions_make_a_deny)
 					 MSG_CAP(MSG_S_ACT_ADVERTISE), &un), 0);
 
 	cr_assert_eq(msg_check_supported(&m1, caps, &un), 2);
-	cr_assert_eq(msg_build_deny(&m1, &un, &deny), 0);
+	cr_assert_eq(msg_build_deny(&m1, &un, &deny, false), 0);
 	cr_assert_eq(msg_encode(&deny, buf, sizeof(buf), &len, NULL), 0);
 	cr_assert_eq(msg_decode(buf, len, &m2, NULL), 0);
 	cr_assert_eq(m2.type, MSG_T_UPDATE_DENY);
@@ -265,7 +267,7 @@ Test(msg_helpers, unsupported_actions_make_a_deny)
 	cr_assert_not_null(msg_find(&m2, MSG_S_WILDCARD));
 	cr_assert_not_null(msg_find(&m2, MSG_S_IDENTITY));
 	cr_assert_not_null(msg_find(&m2, MSG_S_MGR_INTEREST));
-	cr_assert_eq(msg_build_deny(&m2, &un, &deny), -MSG_E_INVALID);
+	cr_assert_eq(msg_build_deny(&m2, &un, &deny, false), -MSG_E_INVALID);
 }
 
 Test(msg_helpers, error_reply_names_the_segment)
@@ -275,7 +277,7 @@ Test(msg_helpers, error_reply_names_the_segment)
 	const struct msg_error *e;
 	size_t len;
 
-	msg_build_error(&m1, &err, "bad\nthing", NULL);
+	msg_build_error(&m1, &err, "bad\nthing", NULL, false);
 	cr_assert_eq(msg_encode(&m1, buf, sizeof(buf), &len, NULL), 0);
 	cr_assert_eq(msg_decode(buf, len, &m2, NULL), 0);
 	e = &msg_find(&m2, MSG_S_ERROR)->u.error;
@@ -309,4 +311,168 @@ Test(msg_helpers, names_and_err_str)
 	cr_assert_null(msg_type_name(10));
 	cr_assert_null(msg_seg_type_name(12));
 	cr_assert_str_eq(msg_errc_name(999), "?");
+}
+
+/* ---- Text is UTF-8 (msg_wire.h), in both directions ----------------------------- */
+
+/* An error message whose text holds "<@@@>": the three '@' are replaced by
+ * the bytes under test, so the str header stays right. */
+static size_t error_with_text(const char *three)
+{
+	struct msg_err err = { .code = MSG_E_RANGE, .msg_type = 1, .seg_index = -1,
+			       .seg_type = -1, .field = -1 };
+	uint8_t *at;
+	size_t len;
+
+	msg_build_error(&m1, &err, "<@@@>", NULL, false);
+	cr_assert_eq(msg_encode(&m1, buf, sizeof(buf), &len, NULL), 0);
+	at = memmem(buf, len, "@@@", 3);
+	cr_assert_not_null(at);
+	memcpy(at, three, 3);
+	return len;
+}
+
+Test(msg_text, decoder_refuses_what_is_not_utf8)
+{
+	static const char *const bad[] = {
+		"\xff" "ab",          /* never in UTF-8 */
+		"\x80" "ab",          /* continuation without a lead */
+		"\xc3" "ab",          /* lead without its continuation */
+		"\xe2\x82" "a",       /* three-byte form cut short */
+		"\xc0\xaf" "a",       /* overlong '/' */
+		"\xe0\x80\xaf",       /* overlong, three bytes */
+		"\xed\xa0\x80",       /* UTF-16 surrogate */
+		"\xf4\x90\x80",       /* past U+10FFFF (and cut short) */
+		"\xf5\x80\x80",       /* lead byte past U+10FFFF */
+	};
+	static const char *const good[] = { "abc", "\xc3\xa9" "a", "\xe2\x82\xac" };
+	struct msg_err err;
+
+	for (size_t i = 0; i < LOOM_ARRAY_SIZE(bad); i++) {
+		size_t len = error_with_text(bad[i]);
+
+		cr_expect_eq(msg_decode(buf, len, &m2, &err), -MSG_E_RANGE, "bad[%zu]", i);
+		cr_expect_eq(err.seg_type, MSG_S_ERROR, "bad[%zu]", i);
+		cr_expect_eq(err.field, 6, "bad[%zu]: the text field", i);
+	}
+	for (size_t i = 0; i < LOOM_ARRAY_SIZE(good); i++) {
+		size_t len = error_with_text(good[i]);
+
+		cr_expect_eq(msg_decode(buf, len, &m2, &err), 0, "good[%zu]: %s", i, why(&err));
+		cr_expect_eq(memcmp(msg_find(&m2, MSG_S_ERROR)->u.error.text + 1, good[i], 3), 0);
+	}
+}
+
+Test(msg_text, encoder_refuses_what_is_not_utf8)
+{
+	struct msg_err err;
+	struct msg_error *e;
+	size_t len;
+
+	msg_init(&m1, MSG_T_ERROR);
+	e = &msg_add(&m1, MSG_S_ERROR, true)->u.error;
+	e->code = MSG_E_RANGE;
+	e->present = MSG_ERRSEG_TEXT;
+	strcpy(e->text, "caf\xc3"); /* half of an e-acute */
+	cr_assert_eq(msg_encode(&m1, buf, sizeof(buf), &len, &err), -MSG_E_RANGE);
+	cr_assert_eq(err.field, 6);
+	strcpy(e->text, "caf\xc3\xa9");
+	cr_assert_eq(msg_encode(&m1, buf, sizeof(buf), &len, &err), 0, "%s", why(&err));
+}
+
+Test(msg_helpers, error_text_is_cut_on_a_character_boundary)
+{
+	struct msg_err err = { .code = MSG_E_RANGE, .msg_type = 1, .seg_index = -1,
+			       .seg_type = -1, .field = -1 };
+	char text[MSG_MAX_TEXT + 8], want[MSG_MAX_TEXT + 1];
+	size_t len;
+
+	/* 126 bytes, then a two-byte character that would end at byte 128. */
+	memset(text, 'a', MSG_MAX_TEXT - 1);
+	strcpy(text + MSG_MAX_TEXT - 1, "\xc3\xa9z");
+	memset(want, 'a', MSG_MAX_TEXT - 1);
+	want[MSG_MAX_TEXT - 1] = '\0';
+	msg_build_error(&m1, &err, text, NULL, false);
+	cr_assert_str_eq(msg_find(&m1, MSG_S_ERROR)->u.error.text, want);
+	cr_assert_eq(msg_encode(&m1, buf, sizeof(buf), &len, NULL), 0);
+	cr_assert_eq(msg_decode(buf, len, &m2, NULL), 0);
+
+	/* A character that fits is kept whole; bytes that are not UTF-8 become '?'. */
+	msg_build_error(&m1, &err, "caf\xc3\xa9 \xff\xc3 \xe2\x82\xac", NULL, false);
+	cr_assert_str_eq(msg_find(&m1, MSG_S_ERROR)->u.error.text, "caf\xc3\xa9 ?? \xe2\x82\xac");
+	cr_assert_eq(msg_encode(&m1, buf, sizeof(buf), &len, NULL), 0);
+	cr_assert_eq(msg_decode(buf, len, &m2, NULL), 0);
+}
+
+/* ---- Signed replies and verified decoding ---------------------------------------- */
+
+static void assert_signs(const struct msg *m)
+{
+	size_t len;
+
+	cr_assert_eq(m->segs[0].type, MSG_S_SECURITY, "segment 0 is reserved");
+	cr_assert_eq(msg_encode(m, buf, sizeof(buf), &len, NULL), 0);
+	cr_assert_eq(msg_sign(buf, len, sample_key, sample_keylen), 0);
+	cr_assert_eq(msg_decode_verified(buf, len, sample_key, sample_keylen, &m2, NULL), 0);
+	cr_assert_eq(m2.type, m->type);
+	cr_assert_eq(m2.nsegs, m->nsegs);
+}
+
+Test(msg_helpers, error_and_deny_replies_can_be_signed)
+{
+	struct msg_err err = { .code = MSG_E_AUTH, .msg_type = 2, .seg_index = -1,
+			       .seg_type = -1, .field = -1 };
+	struct msg_identity id = { .host = "agent-1" };
+	struct msg_action_list un;
+	struct msg deny;
+
+	msg_build_error(&m1, &err, "bad key", &id, true);
+	cr_assert_eq(m1.nsegs, 3);
+	assert_signs(&m1);
+	cr_assert_eq(msg_find(&m2, MSG_S_ERROR)->u.error.code, MSG_E_AUTH);
+
+	memset(&m1, 0, sizeof(m1));
+	msg_samples[0].build(&m1); /* signed itself: its security segment is not copied */
+	cr_assert_eq(msg_check_supported(&m1, 0, &un), 2);
+	cr_assert_eq(msg_build_deny(&m1, &un, &deny, true), 0);
+	assert_signs(&deny);
+	cr_assert_eq(msg_find(&m2, MSG_S_ACTION_LIST)->u.action_list.n, 2);
+}
+
+Test(msg_auth, codec_initialises_libsodium)
+{
+	size_t len = sample_encode(&msg_samples[1], &m1, buf, sizeof(buf));
+
+	/* Each test runs in a fresh process: nothing initialised libsodium yet. */
+	cr_assert_eq(msg_verify(buf, len, sample_key, sample_keylen), -MSG_E_NOAUTH);
+	cr_assert_eq(sodium_init(), 1, "msg_verify() ran before sodium_init()");
+}
+
+Test(msg_auth, decode_verified_checks_first)
+{
+	const struct msg_sample *s = &msg_samples[0];
+	size_t len = sample_encode(s, &m1, buf, sizeof(buf));
+	struct msg_err err;
+	struct msg plain;
+
+	cr_assert(s->signed_);
+	cr_assert_eq(msg_decode(buf, len, &plain, NULL), 0);
+	cr_assert_eq(msg_decode_verified(buf, len, sample_key, sample_keylen, &m2, &err), 0,
+		     "%s", why(&err));
+	cr_assert(msg_equal(&plain, &m2));
+
+	cr_assert_eq(msg_decode_verified(buf, len, (const uint8_t *)"other", 5, &m2, &err),
+		     -MSG_E_AUTH);
+	cr_assert_eq(err.code, MSG_E_AUTH);
+	cr_assert_eq(err.msg_type, (int)s->type, "the type, for the error reply");
+	cr_assert_eq(m2.nsegs, 0, "nothing of the message is handed out");
+
+	buf[len - 1] ^= 1;
+	cr_assert_eq(msg_decode_verified(buf, len, sample_key, sample_keylen, &m2, &err),
+		     -MSG_E_AUTH);
+
+	len = sample_encode(&msg_samples[1], &m1, buf, sizeof(buf));
+	cr_assert_eq(msg_decode_verified(buf, len, sample_key, sample_keylen, &m2, &err),
+		     -MSG_E_NOAUTH, "an unsigned message is refused");
+	cr_assert_eq(err.code, MSG_E_NOAUTH);
 }

@@ -427,7 +427,7 @@ Test(msg_reject, wrong_version_gets_an_error_reply)
 		msgpack_sbuffer_destroy(&p.sb);
 		cr_assert_eq(err.msg_type, MSG_T_HEARTBEAT);
 
-		msg_build_error(&reply, &err, "speak version 1", NULL);
+		msg_build_error(&reply, &err, "speak version 1", NULL, false);
 		cr_assert_eq(msg_encode(&reply, buf, sizeof(buf), &len, NULL), 0);
 		cr_assert_eq(msg_decode(buf, len, &back, NULL), 0);
 		cr_assert_eq(back.segs[0].u.error.code, MSG_E_VERSION);
