@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * What a pktio back end implements. pktio.c checks arguments once and
+ * dispatches through the ops table; a back end never sees a queue index or
+ * burst size out of range.
+ */
+#ifndef LOOM_COMMON_PKTIO_INTERNAL_H
+#define LOOM_COMMON_PKTIO_INTERNAL_H
+
+#include "common/pktio.h"
+
+struct pktio_ops {
+	const char *name;
+	/* io->n_queues/n_ports/qs are set; the back end stores its state in io->priv. */
+	int (*open)(struct pktio *io, const struct pktio_cfg *cfg);
+	void (*close)(struct pktio *io);
+	int (*rx_burst)(struct pktio *io, unsigned q, struct pktio_pkt *pkts, unsigned max);
+	void (*rx_release)(struct pktio *io, unsigned q);
+	int (*tx_burst)(struct pktio *io, unsigned q, const struct pktio_pkt *pkts, unsigned n);
+	int (*wait)(struct pktio *io, unsigned q, int timeout_ms);
+	bool (*eof)(const struct pktio *io);
+	/* Optional: fold counters only the back end can read (kernel drops). */
+	void (*stats_sync)(struct pktio *io, unsigned q);
+};
+
+/* One queue's counters, on its own cache line: written by its worker only
+ * (relaxed atomic stores, so a reader on another thread sees whole values). */
+struct pktio_qstats {
+	uint64_t v[PKTIO__ST_MAX];
+} LOOM_ALIGNED_CL;
+
+struct pktio {
+	const struct pktio_ops *ops;
+	unsigned n_queues;
+	unsigned n_ports;
+	struct pktio_qstats *qs; /* n_queues */
+	void *priv;
+};
+
+static inline void pktio_stat_add(struct pktio *io, unsigned q, enum pktio_stat s, uint64_t n)
+{
+	uint64_t *c = &io->qs[q].v[s];
+
+	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+}
+
+extern const struct pktio_ops pktio_afpacket_ops;
+extern const struct pktio_ops pktio_pcap_ops;
+
+#endif
