@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 
 #include "common/pkt_csum.h"
+#include "pkt-internal.h"
 
 bool pkt_ipv4_csum_ok(const struct pkt_view *v, const uint8_t *buf)
 {
@@ -17,21 +18,13 @@ bool pkt_ipv4_csum_ok(const struct pkt_view *v, const uint8_t *buf)
 }
 
 /* Where the L4 checksum field is, relative to the transport header; 0 when
- * the protocol has none we handle. */
+ * the protocol has none we handle (no field starts at 0). */
 static uint32_t l4_csum_field(const struct pkt_view *v)
 {
-	switch (v->l4_proto) {
-	case IPPROTO_TCP:
-		return 16;
-	case IPPROTO_UDP:
-		return 6;
-	case IPPROTO_ICMP:
-		return v->family == PKT_IPV4 ? 2 : 0;
-	case IPPROTO_ICMPV6:
-		return v->family == PKT_IPV6 ? 2 : 0;
-	default:
-		return 0;
-	}
+	uint32_t off;
+	bool pseudo;
+
+	return pkt_l4_csum_field(v->family, v->l4_proto, &off, &pseudo) ? off : 0;
 }
 
 /* Sum of the pseudo-header (RFC 768, RFC 793, RFC 8200 8.1) plus the

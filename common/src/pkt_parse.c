@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/pkt_csum.h"
+#include "pkt-internal.h"
 
 #define ETH_HLEN      14
 #define ETH_P_IPV4    0x0800
@@ -22,11 +23,12 @@ static const char *const pkt_err_names[] = { PKT_ERR_LIST(LOOM_XSTR) };
 
 const char *pkt_err_str(int err)
 {
-	if (err < 0)
-		err = -err;
-	if (err >= PKT__ERR_MAX)
+	/* -INT_MIN does not exist: negate in unsigned arithmetic. */
+	unsigned e = err < 0 ? 0u - (unsigned)err : (unsigned)err;
+
+	if (e >= PKT__ERR_MAX)
 		return "unknown";
-	return pkt_err_names[err];
+	return pkt_err_names[e];
 }
 
 static inline uint16_t rd16(const uint8_t *p)
@@ -190,7 +192,7 @@ static int parse_icmp(const uint8_t *buf, struct pkt_view *v, bool v6)
 	v->icmp_code = ih[1];
 	if (v6 ? icmp6_is_error(ih[0]) : icmp4_is_error(ih[0]))
 		v->flags |= PKT_F_ICMP_ERR;
-	if (v6 ? (ih[0] == 128 || ih[0] == 129) : (ih[0] == 8 || ih[0] == 0)) {
+	if (pkt_icmp_is_echo(v->family, ih[0])) {
 		v->flags |= PKT_F_ICMP_ECHO;
 		v->icmp_id = rd16(ih + 4);
 	}
@@ -284,10 +286,9 @@ static int parse_ipv6(const uint8_t *buf, uint32_t off, uint32_t len, struct pkt
 	struct ext_walk w;
 	int r;
 
-	if (avail < 40)
-		return -PKT_ERR_IPV6_TRUNC;
-	if (ip[0] >> 4 != 6)
-		return -PKT_ERR_IP_VERSION;
+	r = pkt_ipv6_hdr_check(ip, avail, -PKT_ERR_IPV6_TRUNC, -PKT_ERR_IP_VERSION);
+	if (r)
+		return r;
 	plen = rd16(ip + 4);
 	if (40 + plen > avail)
 		return -PKT_ERR_IPV6_PLEN;
@@ -335,28 +336,33 @@ static int parse_ip(const uint8_t *buf, uint32_t off, uint32_t len, struct pkt_v
 	return family == PKT_IPV4 ? parse_ipv4(buf, off, len, v) : parse_ipv6(buf, off, len, v);
 }
 
-int pkt_parse(const uint8_t *buf, uint32_t len, struct pkt_view *v)
+static int parse_eth(const uint8_t *buf, uint32_t len, struct pkt_view *v)
 {
 	uint32_t off = 12;
+	unsigned n = 0;
 	uint16_t et;
 
-	memset(v, 0, sizeof(*v));
 	if (len < ETH_HLEN)
 		return -PKT_ERR_ETH_TRUNC;
+	/* Past this, every offset the view records fits its uint16_t. */
+	if (len > PKT_MAX_LEN)
+		return -PKT_ERR_TOO_LONG;
 	et = rd16(buf + off);
+	/* n counts in a register: reading back the view just cleared would
+	 * wait for the clearing stores. */
 	while (et == ETH_P_8021Q || et == ETH_P_8021AD) {
-		if (v->n_vlan == PKT_MAX_VLAN)
+		if (n == PKT_MAX_VLAN)
 			return -PKT_ERR_VLAN_DEPTH;
 		if (len - off < 6) /* TPID, TCI, next ethertype */
 			return -PKT_ERR_VLAN_TRUNC;
-		v->vlan_tpid[v->n_vlan] = et;
-		v->vlan_tci[v->n_vlan] = rd16(buf + off + 2);
-		v->n_vlan++;
+		v->vlan_tpid[n] = et;
+		v->vlan_tci[n] = rd16(buf + off + 2);
+		v->n_vlan = (uint8_t)++n;
 		off += 4;
 		et = rd16(buf + off);
 	}
-	if (v->n_vlan)
-		v->flags |= PKT_F_VLAN;
+	if (n)
+		v->flags = PKT_F_VLAN;
 	v->ethertype = et;
 	off += 2;
 	v->l3_off = (uint16_t)off;
@@ -368,11 +374,53 @@ int pkt_parse(const uint8_t *buf, uint32_t len, struct pkt_view *v)
 	return 0;
 }
 
+int pkt_parse(const uint8_t *buf, uint32_t len, struct pkt_view *v)
+{
+	memset(v, 0, sizeof(*v));
+	return parse_eth(buf, len, v);
+}
+
+unsigned pkt_parse_burst(const uint8_t *const *bufs, const uint32_t *lens, unsigned n,
+			 struct pkt_view *v, int *rc)
+{
+	unsigned ok = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		/* The next frame is most likely cold (just DMAed); fetch its
+		 * headers while this one is parsed. */
+		if (i + 1 < n)
+			__builtin_prefetch(bufs[i + 1]);
+		memset(&v[i], 0, sizeof(v[i]));
+		rc[i] = parse_eth(bufs[i], lens[i], &v[i]);
+		ok += rc[i] == 0;
+	}
+	return ok;
+}
+
+int pkt_view_set_vlan(struct pkt_view *v, uint16_t tpid, uint16_t tci)
+{
+	if (v->n_vlan == PKT_MAX_VLAN)
+		return -PKT_ERR_VLAN_DEPTH;
+	/* The kernel strips the outermost tag: whatever the frame still
+	 * carries is inside it. */
+	if (v->n_vlan) {
+		v->vlan_tpid[1] = v->vlan_tpid[0];
+		v->vlan_tci[1] = v->vlan_tci[0];
+	}
+	v->vlan_tpid[0] = tpid ? tpid : ETH_P_8021Q;
+	v->vlan_tci[0] = tci;
+	v->n_vlan++;
+	v->flags |= PKT_F_VLAN | PKT_F_VLAN_AUX;
+	return 0;
+}
+
 int pkt_parse_l3(const uint8_t *buf, uint32_t len, struct pkt_view *v)
 {
 	memset(v, 0, sizeof(*v));
 	if (len < 1)
 		return -PKT_ERR_IPV4_TRUNC;
+	if (len > PKT_MAX_LEN)
+		return -PKT_ERR_TOO_LONG;
 	switch (buf[0] >> 4) {
 	case 4:
 		return parse_ip(buf, 0, len, v, PKT_IPV4);
@@ -396,11 +444,6 @@ static void key_addrs(const uint8_t *ip, unsigned family, struct flow_key *k)
 		memcpy(k->saddr, ip + 8, 16);
 		memcpy(k->daddr, ip + 24, 16);
 	}
-}
-
-static bool icmp_is_echo(unsigned family, uint8_t type)
-{
-	return family == PKT_IPV4 ? (type == 8 || type == 0) : (type == 128 || type == 129);
 }
 
 int pkt_key(const struct pkt_view *v, const uint8_t *buf, struct flow_key *k)
@@ -435,7 +478,7 @@ int pkt_icmp_quote(const struct pkt_view *v, const uint8_t *buf, struct pkt_quot
 	avail = end - off;
 	q->family = v->family;
 	q->l3_off = (uint16_t)off;
-	q->end = (uint16_t)end;
+	q->end = end;
 	if (v->family == PKT_IPV4) {
 		uint32_t ihl;
 
@@ -455,10 +498,9 @@ int pkt_icmp_quote(const struct pkt_view *v, const uint8_t *buf, struct pkt_quot
 		struct ext_walk w;
 		int r;
 
-		if (avail < 40)
-			return -PKT_ERR_QUOTE_TRUNC;
-		if (ip[0] >> 4 != 6)
-			return -PKT_ERR_QUOTE_BAD;
+		r = pkt_ipv6_hdr_check(ip, avail, -PKT_ERR_QUOTE_TRUNC, -PKT_ERR_QUOTE_BAD);
+		if (r)
+			return r;
 		q->l3_hdr_len = 40;
 		r = ipv6_ext_walk(buf, off + 40, end, ip[6], &w);
 		if (r == -PKT_ERR_EXT_TRUNC)
@@ -515,7 +557,7 @@ int pkt_icmp_quote(const struct pkt_view *v, const uint8_t *buf, struct pkt_quot
 	default:
 		q->flags |= PKT_Q_L4_CSUM;
 		q->icmp_type = buf[l4];
-		if (k && icmp_is_echo(q->family, buf[l4]))
+		if (k && pkt_icmp_is_echo(q->family, buf[l4]))
 			memcpy(&k->sport, buf + l4 + 4, 2);
 		break;
 	}

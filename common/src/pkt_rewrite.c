@@ -10,37 +10,7 @@
 #include <string.h>
 
 #include "common/pkt_csum.h"
-
-/* The L4 checksum field's offset from the transport header (TCP, UDP, ICMP
- * over IPv4, ICMPv6 over IPv6), and whether it covers a pseudo-header. */
-static bool l4_field(unsigned family, uint8_t proto, uint32_t *off, bool *pseudo)
-{
-	switch (proto) {
-	case IPPROTO_TCP:
-		*off = 16;
-		*pseudo = true;
-		return true;
-	case IPPROTO_UDP:
-		*off = 6;
-		*pseudo = true;
-		return true;
-	case IPPROTO_ICMP:
-		*off = 2;
-		*pseudo = false;
-		return family == PKT_IPV4;
-	case IPPROTO_ICMPV6:
-		*off = 2;
-		*pseudo = true;
-		return family == PKT_IPV6;
-	default:
-		return false;
-	}
-}
-
-static bool is_echo(unsigned family, uint8_t type)
-{
-	return family == PKT_IPV4 ? (type == 8 || type == 0) : (type == 128 || type == 129);
-}
+#include "pkt-internal.h"
 
 /* Replace n bytes at dst by src and return the diff of the change. */
 static uint32_t put(uint8_t *dst, const uint8_t *src, uint32_t n)
@@ -79,22 +49,22 @@ static int addr_rewrite(uint8_t *ip, unsigned family, const struct pkt_nat *nat,
 	uint32_t ds = 0, dd = 0;
 
 	if (family == PKT_IPV4) {
-		if (((nat->fields & PKT_NAT_SADDR) && !key_addr_is_v4(nat->saddr)) ||
-		    ((nat->fields & PKT_NAT_DADDR) && !key_addr_is_v4(nat->daddr)))
+		if (((nat->present & PKT_NAT_SADDR) && !key_addr_is_v4(nat->saddr)) ||
+		    ((nat->present & PKT_NAT_DADDR) && !key_addr_is_v4(nat->daddr)))
 			return -PKT_ERR_FAMILY;
-		if (nat->fields & PKT_NAT_SADDR)
+		if (nat->present & PKT_NAT_SADDR)
 			ds = put(ip + 12, nat->saddr + 12, 4);
-		if (nat->fields & PKT_NAT_DADDR)
+		if (nat->present & PKT_NAT_DADDR)
 			dd = put(ip + 16, nat->daddr + 12, 4);
 		if (ds | dd)
 			pkt_csum_apply(ip + 10, ds + dd);
 	} else {
-		if (((nat->fields & PKT_NAT_SADDR) && key_addr_is_v4(nat->saddr)) ||
-		    ((nat->fields & PKT_NAT_DADDR) && key_addr_is_v4(nat->daddr)))
+		if (((nat->present & PKT_NAT_SADDR) && key_addr_is_v4(nat->saddr)) ||
+		    ((nat->present & PKT_NAT_DADDR) && key_addr_is_v4(nat->daddr)))
 			return -PKT_ERR_FAMILY;
-		if (nat->fields & PKT_NAT_SADDR)
+		if (nat->present & PKT_NAT_SADDR)
 			ds = put(ip + 8, nat->saddr, 16);
-		if (nat->fields & PKT_NAT_DADDR)
+		if (nat->present & PKT_NAT_DADDR)
 			dd = put(ip + 24, nat->daddr, 16);
 	}
 	*addr_diff = ds + dd;
@@ -109,11 +79,11 @@ static uint32_t port_rewrite(uint8_t *th, unsigned family, uint8_t proto, uint8_
 	uint32_t d = 0;
 
 	if (proto == IPPROTO_TCP || proto == IPPROTO_UDP) {
-		if (nat->fields & PKT_NAT_SPORT)
+		if (nat->present & PKT_NAT_SPORT)
 			d += put(th, (const uint8_t *)&nat->sport, 2);
-		if (nat->fields & PKT_NAT_DPORT)
+		if (nat->present & PKT_NAT_DPORT)
 			d += put(th + 2, (const uint8_t *)&nat->dport, 2);
-	} else if (is_echo(family, icmp_type) && (nat->fields & PKT_NAT_SPORT)) {
+	} else if (pkt_icmp_is_echo(family, icmp_type) && (nat->present & PKT_NAT_SPORT)) {
 		d += put(th + 4, (const uint8_t *)&nat->sport, 2);
 	}
 	return d;
@@ -133,7 +103,7 @@ int pkt_rewrite(uint8_t *buf, const struct pkt_view *v, const struct pkt_nat *na
 		return r;
 	/* A later fragment carries no L4 header: its checksum lives in the
 	 * first fragment, which got the pseudo-header change. */
-	if (!(v->flags & PKT_F_L4) || !l4_field(v->family, v->l4_proto, &foff, &pseudo))
+	if (!(v->flags & PKT_F_L4) || !pkt_l4_csum_field(v->family, v->l4_proto, &foff, &pseudo))
 		return 0;
 	if (v->flags & PKT_F_CSUM_PARTIAL) {
 		/* Ports are summed later with the payload; only the pseudo-
@@ -174,14 +144,14 @@ int pkt_tcp_seq_adjust(uint8_t *buf, struct pkt_view *v, const struct pkt_seq_ad
 
 	if (!(v->flags & PKT_F_L4) || v->l4_proto != IPPROTO_TCP)
 		return -PKT_ERR_NOT_TCP;
-	if ((adj->which & PKT_SEQ_ADJ_SEQ) && (int32_t)(v->tcp_seq - adj->seq_init) >= 0) {
+	if (adj->seq_delta && (int32_t)(v->tcp_seq - adj->seq_init) >= 0) {
 		uint32_t n;
 
 		v->tcp_seq += adj->seq_delta;
 		n = htonl(v->tcp_seq);
 		d += put(th + 4, (const uint8_t *)&n, 4);
 	}
-	if ((adj->which & PKT_SEQ_ADJ_ACK) && (v->tcp_flags & 0x10) &&
+	if (adj->ack_delta && (v->tcp_flags & 0x10) &&
 	    (int32_t)(v->tcp_ack - adj->ack_init) >= 0) {
 		uint32_t n;
 
@@ -201,7 +171,7 @@ int pkt_view_set_csum_partial(struct pkt_view *v, uint16_t csum_start, uint16_t 
 	bool pseudo;
 
 	if (!(v->flags & PKT_F_L4) || (v->l4_proto != IPPROTO_TCP && v->l4_proto != IPPROTO_UDP) ||
-	    !l4_field(v->family, v->l4_proto, &foff, &pseudo) || csum_start != v->l4_off ||
+	    !pkt_l4_csum_field(v->family, v->l4_proto, &foff, &pseudo) || csum_start != v->l4_off ||
 	    csum_offset != foff)
 		return -PKT_ERR_CSUM_PARTIAL;
 	v->csum_start = csum_start;
@@ -213,13 +183,13 @@ int pkt_view_set_csum_partial(struct pkt_view *v, uint16_t csum_start, uint16_t 
 int pkt_csum_complete(uint8_t *buf, uint32_t len, uint16_t csum_start, uint16_t csum_offset,
 		      struct pkt_view *v)
 {
-	uint32_t field = (uint32_t)csum_start + csum_offset;
+	uint32_t field = (uint32_t)csum_start + csum_offset, end = v ? v->len : len;
 	uint16_t r;
 
 	/* An odd offset would put the field across two summed words. */
-	if (csum_start > len || (csum_offset & 1) || field > len || len - field < 2)
+	if (csum_start > end || (csum_offset & 1) || field > end || end - field < 2)
 		return -PKT_ERR_CSUM_PARTIAL;
-	r = (uint16_t)~pkt_csum_fold(pkt_csum_add(0, buf + csum_start, len - csum_start));
+	r = (uint16_t)~pkt_csum_fold(pkt_csum_add(0, buf + csum_start, end - csum_start));
 	pkt_store16(buf + field, r ? r : 0xffff);
 	if (v)
 		v->flags &= (uint16_t)~PKT_F_CSUM_PARTIAL;
@@ -252,7 +222,7 @@ int pkt_icmp_quote_rewrite(uint8_t *buf, const struct pkt_view *v, const struct 
 			return r;
 		outer = addr_diff;
 	}
-	if ((q->flags & PKT_Q_L4) && l4_field(q->family, q->proto, &foff, &pseudo)) {
+	if ((q->flags & PKT_Q_L4) && pkt_l4_csum_field(q->family, q->proto, &foff, &pseudo)) {
 		uint8_t *th = buf + q->l4_off;
 		uint32_t pd = port_rewrite(th, q->family, q->proto, q->icmp_type, nat);
 

@@ -16,7 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void nat_from(struct pkt_nat *n, uint8_t sel, unsigned family)
 {
 	memset(n, 0, sizeof(*n));
-	n->fields = sel & 0xf;
+	n->present = sel & 0xf;
 	for (unsigned i = 0; i < 16; i++) {
 		n->saddr[i] = (uint8_t)(0x20 + i * 7 + sel);
 		n->daddr[i] = (uint8_t)(0x30 + i * 5 - sel);
@@ -36,7 +36,10 @@ static void run(const uint8_t *in, uint32_t len, bool l3, uint8_t sel)
 	struct pkt_quote q;
 	struct pkt_nat nat;
 	struct flow_key k;
-	struct pkt_seq_adj adj = { 0x10000000u * sel, 0xfffffff0u, 7, 1000, (uint8_t)(sel >> 4 & 3) };
+	struct pkt_seq_adj adj = {
+		.seq_delta = sel & 0x10 ? 0xfffffff0u : 0, .seq_init = 0x10000000u * sel,
+		.ack_delta = sel & 0x20 ? 7 : 0, .ack_init = 1000,
+	};
 	int r;
 
 	if (!buf)
@@ -45,6 +48,21 @@ static void run(const uint8_t *in, uint32_t len, bool l3, uint8_t sel)
 	r = l3 ? pkt_parse_l3(buf, len, &v) : pkt_parse(buf, len, &v);
 	if (r > 0 || r <= -PKT__ERR_MAX || (r == 0 && v.family != PKT_NOT_IP && v.len > len))
 		__builtin_trap();
+	if (!l3) {
+		/* The burst must agree with the single parse. */
+		const uint8_t *bufs[2] = { buf, buf };
+		uint32_t lens[2] = { len, len };
+		struct pkt_view bv[2];
+		int rc[2];
+
+		if (pkt_parse_burst(bufs, lens, 2, bv, rc) != (r == 0 ? 2u : 0u) || rc[1] != r ||
+		    (r == 0 && (bv[1].len != v.len || bv[1].l4_off != v.l4_off ||
+				bv[1].flags != v.flags)))
+			__builtin_trap();
+		if (r == 0 && (sel & 0x80) && pkt_view_set_vlan(&v, sel & 1 ? 0x88a8 : 0, sel) == 0 &&
+		    !(v.flags & PKT_F_VLAN_AUX))
+			__builtin_trap();
+	}
 	if (r == 0 && v.family != PKT_NOT_IP) {
 		pkt_key(&v, buf, &k);
 		(void)pkt_ipv4_csum_ok(&v, buf);

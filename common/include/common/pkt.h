@@ -39,6 +39,7 @@
 #define PKT_ERR_LIST(X)                                                          \
 	X(PKT_OK,                 "ok")                                          \
 	X(PKT_ERR_ETH_TRUNC,      "truncated Ethernet header")                   \
+	X(PKT_ERR_TOO_LONG,       "longer than PKT_MAX_LEN")                     \
 	X(PKT_ERR_VLAN_TRUNC,     "truncated VLAN tag")                          \
 	X(PKT_ERR_VLAN_DEPTH,     "more than two VLAN tags")                     \
 	X(PKT_ERR_IP_VERSION,     "IP version does not match the ethertype")     \
@@ -101,10 +102,24 @@ enum {
 	/* A routing header with segments left: the L4 pseudo-header holds the
 	 * final destination, not the IPv6 header's (RFC 8200 8.1). */
 	PKT_F_IPV6_RT_SEGS = 1u << 10,
+	/* The outer tag came from pkt_view_set_vlan() (the kernel stripped
+	 * it): it is in the view, not in the buffer. */
+	PKT_F_VLAN_AUX     = 1u << 11,
 };
 
 #define PKT_MAX_VLAN    2
 #define PKT_MAX_EXT_HDR 8 /* IPv6 extension headers walked before giving up */
+
+/*
+ * The longest buffer pkt_parse() and pkt_parse_l3() accept (longer:
+ * -PKT_ERR_TOO_LONG): Ethernet, two tags, an IPv6 header and the largest
+ * payload length, 14 + 8 + 40 + 65535 = 65597 bytes. No IP packet is longer,
+ * and it keeps every offset in a view or a quote below 64 KiB (the IPv6
+ * extension walk adds at most 8 x 2 KiB to a header offset), which is why
+ * those are uint16_t. Lengths and ends (len, l3_len, l4_len, quote end) can
+ * exceed 65535 and are uint32_t.
+ */
+#define PKT_MAX_LEN (14u + 4u * PKT_MAX_VLAN + 40u + 65535u)
 
 /*
  * A validated packet. All offsets are from the start of the buffer given to
@@ -153,6 +168,28 @@ struct pkt_view {
  */
 int pkt_parse(const uint8_t *buf, uint32_t len, struct pkt_view *v);
 
+/*
+ * pkt_parse() on n frames: rc[i] and v[i] are what pkt_parse(bufs[i],
+ * lens[i], &v[i]) gives. While frame i is parsed, the first cache line of
+ * frame i + 1 is prefetched, so a receive ring's cold frames cost one miss
+ * in flight instead of one per frame. Returns how many rc[i] are 0. Each
+ * bufs[i] must hold lens[i] readable bytes; n may be 0.
+ */
+unsigned pkt_parse_burst(const uint8_t *const *bufs, const uint32_t *lens, unsigned n,
+			 struct pkt_view *v, int *rc);
+
+/*
+ * Record a VLAN tag the kernel took out of the frame (AF_PACKET with
+ * rx-vlan offload: tpacket aux data tp_vlan_tci, tp_vlan_tpid, valid when
+ * TP_STATUS_VLAN_VALID is set) as the outer tag of a view pkt_parse() has
+ * filled; tags still in the frame move inward. tpid 0 means 0x8100 (kernels
+ * without TP_STATUS_VLAN_TPID_VALID leave it 0). Sets PKT_F_VLAN and
+ * PKT_F_VLAN_AUX (the tag is not in the buffer: a sender must put it back).
+ * -PKT_ERR_VLAN_DEPTH, view unchanged, when the view holds PKT_MAX_VLAN
+ * tags already. Call it once per frame, after pkt_parse() returned 0.
+ */
+int pkt_view_set_vlan(struct pkt_view *v, uint16_t tpid, uint16_t tci);
+
 /* The same from an IP header at buf[0] (punted packets travel as bare IP).
  * The version nibble picks the family; any other version is
  * -PKT_ERR_IP_VERSION. */
@@ -197,31 +234,42 @@ int pkt_l4_csum_verify(const struct pkt_view *v, const uint8_t *buf);
 int pkt_view_set_csum_partial(struct pkt_view *v, uint16_t csum_start, uint16_t csum_offset);
 
 /*
- * Turn a partial checksum into a full one: sum buf[csum_start, len) (the
+ * Turn a partial checksum into a full one: sum buf[csum_start, end) (the
  * field included, as it holds the pseudo-header sum), complement, store.
- * A result of 0 is stored as 0xffff (the same number in one's complement,
- * and what UDP requires; the kernel does the same). -PKT_ERR_CSUM_PARTIAL
- * when the field is not inside [csum_start, len). Clears PKT_F_CSUM_PARTIAL
- * if v is not NULL.
+ * end is v->len when v is not NULL: the packet's end, Ethernet padding
+ * excluded, whatever len says (an AF_PACKET caller passing the frame length
+ * would otherwise sum the padding, which need not be zero). Without a view
+ * end is len. A result of 0 is stored as 0xffff (the same number in one's
+ * complement, and what UDP requires; the kernel does the same).
+ * -PKT_ERR_CSUM_PARTIAL when the field is not inside [csum_start, end).
+ * Clears PKT_F_CSUM_PARTIAL if v is not NULL.
  */
 int pkt_csum_complete(uint8_t *buf, uint32_t len, uint16_t csum_start, uint16_t csum_offset,
 		      struct pkt_view *v);
 
+/*
+ * A translation: any subset of the four fields, as in struct flow_key
+ * (16-byte addresses, IPv4 mapped; ports in network byte order).
+ *
+ * The bits, the member order and the member types are those of struct
+ * msg_nat, the decoded action-nat segment (common/msg.h), so a forwarding
+ * agent applies a decoded action as it is: pkt_ does not depend on msg_,
+ * and tests/unit/pkt/test_pkt_api.c pins the two together with
+ * static_assert (bits, offsets, size).
+ */
 enum {
 	PKT_NAT_SADDR = 1u << 0,
-	PKT_NAT_DADDR = 1u << 1,
-	PKT_NAT_SPORT = 1u << 2,
+	PKT_NAT_SPORT = 1u << 1,
+	PKT_NAT_DADDR = 1u << 2,
 	PKT_NAT_DPORT = 1u << 3,
 };
 
-/* A translation: any subset of the four fields, as in struct flow_key
- * (16-byte addresses, IPv4 mapped; ports in network byte order). */
 struct pkt_nat {
+	uint32_t present; /* PKT_NAT_* */
 	uint8_t saddr[16];
-	uint8_t daddr[16];
 	uint16_t sport;
+	uint8_t daddr[16];
 	uint16_t dport;
-	uint8_t fields; /* PKT_NAT_* */
 };
 
 /*
@@ -247,18 +295,19 @@ int pkt_rewrite(uint8_t *buf, const struct pkt_view *v, const struct pkt_nat *na
  */
 int pkt_ttl_dec(uint8_t *buf, struct pkt_view *v);
 
-enum {
-	PKT_SEQ_ADJ_SEQ = 1u << 0,
-	PKT_SEQ_ADJ_ACK = 1u << 1,
-};
-
-/* Sequence-number adjust; host order; delta is modulo 2^32 (negative ok). */
+/*
+ * Sequence-number adjust, host order; deltas are added modulo 2^32 (a
+ * negative delta is its two's complement) and a delta of 0 leaves that
+ * number alone. Member order, types and meaning are those of struct
+ * msg_seq_adjust, the decoded action-seq-adjust segment (common/msg.h;
+ * pinned by tests/unit/pkt/test_pkt_api.c), so a decoded action applies as
+ * it is.
+ */
 struct pkt_seq_adj {
-	uint32_t seq_init;
 	uint32_t seq_delta;
-	uint32_t ack_init;
+	uint32_t seq_init; /* lowest sequence number adjusted (serial order) */
 	uint32_t ack_delta;
-	uint8_t which; /* PKT_SEQ_ADJ_* */
+	uint32_t ack_init; /* lowest acknowledgement number adjusted */
 };
 
 /*

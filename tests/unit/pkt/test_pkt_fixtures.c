@@ -123,6 +123,8 @@ static void parse_addr(const char *s, uint8_t out[16])
 static void nat_from_args(const char *args, const char *prefix, struct pkt_nat *nat)
 {
 	static const char *const names[] = { "saddr", "daddr", "sport", "dport" };
+	static const uint32_t bits[] = { PKT_NAT_SADDR, PKT_NAT_DADDR, PKT_NAT_SPORT,
+					 PKT_NAT_DPORT };
 	char key[32], val[64];
 
 	memset(nat, 0, sizeof(*nat));
@@ -130,7 +132,7 @@ static void nat_from_args(const char *args, const char *prefix, struct pkt_nat *
 		snprintf(key, sizeof(key), "%s%s", prefix, names[i]);
 		if (!arg(args, key, val, sizeof(val)))
 			continue;
-		nat->fields |= (uint8_t)(1u << i);
+		nat->present |= bits[i];
 		if (i == 0)
 			parse_addr(val, nat->saddr);
 		else if (i == 1)
@@ -196,7 +198,9 @@ static int l4_csum_off(const struct pkt_view *v)
 	return v->l4_proto == 6 ? 16 : v->l4_proto == 17 ? 6 : 2;
 }
 
-static int run_op(const struct row *r, uint8_t *buf, struct pkt_view *v)
+/* buflen is the whole frame, Ethernet padding included, as a receive ring
+ * hands it over. */
+static int run_op(const struct row *r, uint8_t *buf, uint32_t buflen, struct pkt_view *v)
 {
 	char val[160], got[KEY_FMT_LEN];
 	struct pkt_nat nat;
@@ -214,14 +218,12 @@ static int run_op(const struct row *r, uint8_t *buf, struct pkt_view *v)
 	if (strcmp(r->op, "ttl") == 0)
 		return pkt_ttl_dec(buf, v);
 	if (strcmp(r->op, "seq") == 0) {
-		struct pkt_seq_adj a = { 0 };
+		struct pkt_seq_adj a = { 0 }; /* an absent delta is 0: no change */
 
-		if (arg_u32(r->args, "seq_init", &a.seq_init) &&
-		    arg_u32(r->args, "seq_delta", &a.seq_delta))
-			a.which |= PKT_SEQ_ADJ_SEQ;
-		if (arg_u32(r->args, "ack_init", &a.ack_init) &&
-		    arg_u32(r->args, "ack_delta", &a.ack_delta))
-			a.which |= PKT_SEQ_ADJ_ACK;
+		arg_u32(r->args, "seq_init", &a.seq_init);
+		arg_u32(r->args, "seq_delta", &a.seq_delta);
+		arg_u32(r->args, "ack_init", &a.ack_init);
+		arg_u32(r->args, "ack_delta", &a.ack_delta);
 		return pkt_tcp_seq_adjust(buf, v, &a);
 	}
 	if (strcmp(r->op, "quote") == 0) {
@@ -243,7 +245,7 @@ static int run_op(const struct row *r, uint8_t *buf, struct pkt_view *v)
 	if (strcmp(r->op, "complete") == 0) {
 		rc = pkt_view_set_csum_partial(v, v->l4_off, (uint16_t)l4_csum_off(v));
 		cr_assert_eq(rc, 0, "%s: set partial", r->name);
-		rc = pkt_csum_complete(buf, v->len, v->csum_start, v->csum_offset, v);
+		rc = pkt_csum_complete(buf, buflen, v->csum_start, v->csum_offset, v);
 		cr_expect_eq(v->flags & PKT_F_CSUM_PARTIAL, 0);
 		return rc;
 	}
@@ -306,7 +308,7 @@ static void run_case(const struct row *r)
 			check_view(r, &v, buf);
 	} else {
 		cr_assert_eq(rc, 0, "%s: parse failed: %s", r->name, pkt_err_str(rc));
-		rc = run_op(r, buf, &v);
+		rc = run_op(r, buf, f.pkt[0].len, &v);
 		cr_expect_eq(rc, want, "%s: %s returned %s, want %s", r->name, r->op,
 			     pkt_err_str(rc), r->verdict);
 	}
