@@ -33,6 +33,9 @@
 
 enum ev_kind { EVK_READ, EVK_WRITE, EVK_ZMQ, EVK_TIMER, EVK_SIGNAL, EVK_NOTIFY };
 
+/* One millisecond: timer deadlines are whole milliseconds (see ev.h). */
+#define NS_PER_MS 1000000ull
+
 struct ev_handle {
 	struct ev_loop *loop;
 	struct ev_handle **owner; /* the caller's pointer; cleared by the loop */
@@ -44,10 +47,13 @@ struct ev_handle {
 	int fd;     /* EVK_READ, EVK_WRITE */
 	int signo;  /* EVK_SIGNAL */
 	void *zsock; /* EVK_ZMQ */
+	short zevents; /* EVK_ZMQ: ZMQ_POLLIN or ZMQ_POLLOUT */
 	/* EVK_TIMER */
-	uint64_t deadline_ns;
-	uint64_t interval_ns; /* 0: one-shot */
-	uint64_t seq;         /* tie-break, and "added during this pass" */
+	uint64_t deadline_ms;
+	uint64_t interval_ms; /* 0: one-shot */
+	/* Tie-break and "added during this pass". Taken once, at the add: a
+	 * periodic re-arm keeps it, so ties stay in add order for good. */
+	uint64_t seq;
 	size_t heap_idx;
 	/* EVK_ZMQ, EVK_SIGNAL, EVK_NOTIFY lists. Unlinking never changes a
 	 * node's own next pointer, so a walk standing on it can continue. */
@@ -88,7 +94,7 @@ struct ev_loop {
 	struct ev_handle **heap;
 	size_t heap_len, heap_cap;
 	uint64_t seq;
-	uint64_t armed_ns;
+	uint64_t armed_ms;
 
 	struct ev_handle *sig_list;
 	sigset_t sigmask;
@@ -108,7 +114,7 @@ static uint64_t mono_ns(void)
 
 uint64_t ev_now_ms(void)
 {
-	return mono_ns() / 1000000ull;
+	return mono_ns() / NS_PER_MS;
 }
 
 static int epoll_add_internal(int epfd, int fd, uint64_t tag)
@@ -257,8 +263,8 @@ static void list_unlink(struct ev_handle **head, struct ev_handle *h)
 
 static bool timer_before(const struct ev_handle *a, const struct ev_handle *b)
 {
-	return a->deadline_ns < b->deadline_ns ||
-	       (a->deadline_ns == b->deadline_ns && a->seq < b->seq);
+	return a->deadline_ms < b->deadline_ms ||
+	       (a->deadline_ms == b->deadline_ms && a->seq < b->seq);
 }
 
 static void heap_set(struct ev_loop *loop, size_t i, struct ev_handle *h)
@@ -316,10 +322,9 @@ static int heap_reserve(struct ev_loop *loop)
 	return 0;
 }
 
-/* Caller has reserved room. */
+/* Caller has reserved room and set h->seq. */
 static void heap_push(struct ev_loop *loop, struct ev_handle *h)
 {
-	h->seq = loop->seq++;
 	loop->heap[loop->heap_len++] = h;
 	heap_up(loop, loop->heap_len - 1);
 }
@@ -411,8 +416,8 @@ int ev_writer_add(struct ev_loop *loop, int fd, ev_cb *cb, void *arg, struct ev_
 
 /* ---- zmq ---------------------------------------------------------------- */
 
-int ev_zmq_reader_add(struct ev_loop *loop, void *zsock, ev_cb *cb, void *arg,
-		      struct ev_handle **hp)
+static int zmq_add(struct ev_loop *loop, void *zsock, short zevents, ev_cb *cb, void *arg,
+		   struct ev_handle **hp)
 {
 	struct ev_handle *h;
 
@@ -422,11 +427,24 @@ int ev_zmq_reader_add(struct ev_loop *loop, void *zsock, ev_cb *cb, void *arg,
 	if (!h)
 		return -ENOMEM;
 	h->zsock = zsock;
+	h->zevents = zevents;
 	list_push(&loop->zmq_list, h);
 	loop->n_zmq++;
 	loop->items_dirty = true;
 	handle_publish(h);
 	return 0;
+}
+
+int ev_zmq_reader_add(struct ev_loop *loop, void *zsock, ev_cb *cb, void *arg,
+		      struct ev_handle **hp)
+{
+	return zmq_add(loop, zsock, ZMQ_POLLIN, cb, arg, hp);
+}
+
+int ev_zmq_writer_add(struct ev_loop *loop, void *zsock, ev_cb *cb, void *arg,
+		      struct ev_handle **hp)
+{
+	return zmq_add(loop, zsock, ZMQ_POLLOUT, cb, arg, hp);
 }
 
 /* Only between iterations: dispatch walks the arrays. */
@@ -451,7 +469,7 @@ static int items_rebuild(struct ev_loop *loop)
 	loop->items[0] = (zmq_pollitem_t){ .fd = loop->epfd, .events = ZMQ_POLLIN };
 	loop->items_h[0] = NULL;
 	for (struct ev_handle *h = loop->zmq_list; h; h = h->next, i++) {
-		loop->items[i] = (zmq_pollitem_t){ .socket = h->zsock, .events = ZMQ_POLLIN };
+		loop->items[i] = (zmq_pollitem_t){ .socket = h->zsock, .events = h->zevents };
 		loop->items_h[i] = h;
 	}
 	loop->n_items = i;
@@ -478,8 +496,11 @@ static int timer_add(struct ev_loop *loop, uint64_t ms, uint64_t interval_ms, ev
 	h = handle_new(loop, EVK_TIMER, cb, arg, hp);
 	if (!h)
 		return -ENOMEM;
-	h->deadline_ns = mono_ns() + ms * 1000000ull;
-	h->interval_ns = interval_ms * 1000000ull;
+	/* Rounded up, so never early; whole ms, so equal delays added within
+	 * one millisecond really tie and fire in add order. 0 ms: due now. */
+	h->deadline_ms = ms ? (mono_ns() + NS_PER_MS - 1) / NS_PER_MS + ms : ev_now_ms();
+	h->interval_ms = interval_ms;
+	h->seq = loop->seq++;
 	heap_push(loop, h);
 	handle_publish(h);
 	return 0;
@@ -498,40 +519,44 @@ int ev_timer_periodic_add(struct ev_loop *loop, uint64_t ms, ev_cb *cb, void *ar
 	return timer_add(loop, ms, ms, cb, arg, hp);
 }
 
-static void timer_arm(struct ev_loop *loop)
+/* A failure leaves armed_ms alone, so the next iteration tries again. */
+static int timer_arm(struct ev_loop *loop)
 {
-	uint64_t want = loop->heap_len ? loop->heap[0]->deadline_ns : 0;
+	uint64_t want = loop->heap_len ? loop->heap[0]->deadline_ms : 0;
 	struct itimerspec its = { 0 };
 
-	if (want == loop->armed_ns)
-		return;
+	if (want == loop->armed_ms)
+		return 0;
 	/* An absolute deadline already past fires at once: nothing is lost. */
-	its.it_value.tv_sec = (time_t)(want / 1000000000ull);
-	its.it_value.tv_nsec = (long)(want % 1000000000ull);
-	if (timerfd_settime(loop->tfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
-		loop->armed_ns = want;
+	its.it_value.tv_sec = (time_t)(want / 1000ull);
+	its.it_value.tv_nsec = (long)(want % 1000ull * NS_PER_MS);
+	if (timerfd_settime(loop->tfd, TFD_TIMER_ABSTIME, &its, NULL) < 0)
+		return -errno;
+	loop->armed_ms = want;
+	return 0;
 }
 
 /* Timers queued or re-queued at or after seq_limit wait for the next pass. */
 static void timers_run(struct ev_loop *loop, uint64_t seq_limit)
 {
-	uint64_t now = mono_ns();
+	uint64_t now = ev_now_ms();
 
 	while (loop->heap_len) {
 		struct ev_handle *h = loop->heap[0];
 		int what = 1;
 
-		if (h->deadline_ns > now || h->seq >= seq_limit)
+		if (h->deadline_ms > now || h->seq >= seq_limit)
 			break;
 		heap_remove(loop, h);
-		if (h->interval_ns) {
-			h->deadline_ns += h->interval_ns;
-			if (h->deadline_ns <= now) {
-				uint64_t missed = (now - h->deadline_ns) / h->interval_ns + 1;
-				h->deadline_ns += missed * h->interval_ns;
+		if (h->interval_ms) {
+			h->deadline_ms += h->interval_ms;
+			if (h->deadline_ms <= now) {
+				uint64_t missed = (now - h->deadline_ms) / h->interval_ms + 1;
+				h->deadline_ms += missed * h->interval_ms;
 				what += missed > INT32_MAX ? INT32_MAX - 1 : (int)missed;
 			}
-			/* Room exists: we just removed h. */
+			/* Room exists: we just removed h. The new deadline is
+			 * after now, so this pass cannot take it again. */
 			heap_push(loop, h);
 			loop->ncalls++;
 			h->cb(loop, h->arg, what);
@@ -544,7 +569,10 @@ static void timers_run(struct ev_loop *loop, uint64_t seq_limit)
 		h->dead = true;
 		loop->ncalls++;
 		h->cb(loop, h->arg, what);
-		free(h);
+		/* Freed after dispatch like any ended handle, so a copy of the
+		 * pointer may still be cancelled in this pass (see ev.h). */
+		h->zombie_next = loop->zombies;
+		loop->zombies = h;
 	}
 }
 
@@ -555,25 +583,52 @@ static int sig_update(struct ev_loop *loop)
 	return signalfd(loop->sfd, &loop->sigmask, SFD_NONBLOCK | SFD_CLOEXEC) < 0 ? -errno : 0;
 }
 
+static bool signo_ok(int signo)
+{
+	sigset_t one;
+
+	sigemptyset(&one);
+	return sigaddset(&one, signo) == 0 && signo != SIGKILL && signo != SIGSTOP;
+}
+
+int ev_block_signals(const int *signals, size_t n)
+{
+	sigset_t set;
+
+	if (!signals && n)
+		return -EINVAL;
+	sigemptyset(&set);
+	for (size_t i = 0; i < n; i++) {
+		if (!signo_ok(signals[i]))
+			return -EINVAL;
+		sigaddset(&set, signals[i]);
+	}
+	return -pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
 int ev_signal_add(struct ev_loop *loop, int signo, ev_cb *cb, void *arg, struct ev_handle **hp)
 {
 	struct ev_handle *h;
 	sigset_t one;
 	int err;
 
-	if (!loop || !cb)
+	if (!loop || !cb || !signo_ok(signo))
 		return -EINVAL;
 	sigemptyset(&one);
-	if (sigaddset(&one, signo) < 0 || signo == SIGKILL || signo == SIGSTOP)
-		return -EINVAL;
+	sigaddset(&one, signo);
 	h = handle_new(loop, EVK_SIGNAL, cb, arg, hp);
 	if (!h)
 		return -ENOMEM;
 	h->signo = signo;
 	err = -pthread_sigmask(SIG_BLOCK, &one, NULL);
-	if (!err) {
+	if (!err && !sigismember(&loop->sigmask, signo)) {
 		sigaddset(&loop->sigmask, signo);
 		err = sig_update(loop);
+		/* No handler has signo now (it was not in the mask), so take it
+		 * out again: else the next sig_update() would route it into the
+		 * signalfd, where signals_run() would drop it unseen. */
+		if (err)
+			sigdelset(&loop->sigmask, signo);
 	}
 	if (err) {
 		free(h);
@@ -592,7 +647,11 @@ static void signals_run(struct ev_loop *loop)
 	for (ssize_t i = 0; n > 0 && i < n / (ssize_t)sizeof(si[0]); i++) {
 		int signo = (int)si[i].ssi_signo;
 		for (struct ev_handle *h = loop->sig_list; h; h = h->next) {
-			if (h->dead || h->signo != signo || h->iter_added == loop->iter)
+			/* No iter_added guard: the siginfo is read here, during
+			 * dispatch, so a handler added earlier in this pass
+			 * cannot see a stale result, and skipping it would lose
+			 * the signal for good. */
+			if (h->dead || h->signo != signo)
 				continue;
 			loop->ncalls++;
 			h->cb(loop, h->arg, signo);
@@ -617,10 +676,11 @@ int ev_notify_add(struct ev_loop *loop, ev_cb *cb, void *arg, struct ev_handle *
 void ev_notify(struct ev_loop *loop)
 {
 	uint64_t one = 1;
+	int saved = errno; /* async-signal-safe: the interrupted code's errno */
 
 	/* EAGAIN means the counter is saturated: a wake-up is pending anyway. */
 	if (write(loop->efd, &one, sizeof(one)) < 0)
-		return;
+		errno = saved;
 }
 
 static void notify_run(struct ev_loop *loop)
@@ -649,6 +709,11 @@ void ev_cancel(struct ev_handle **hp)
 		return;
 	h = *hp;
 	*hp = NULL;
+	/* Reached through a copy of the pointer: the handle already left every
+	 * structure (a one-shot in its callback, or cancelled earlier in this
+	 * pass) and dispatch frees it; unlinking it again would corrupt them. */
+	if (h->dead)
+		return;
 	loop = h->loop;
 	h->owner = NULL;
 	h->dead = true;
@@ -737,7 +802,7 @@ static void epoll_dispatch(struct ev_loop *loop)
 	if (timer_fired) {
 		uint64_t expirations;
 		if (read(loop->tfd, &expirations, sizeof(expirations)) > 0)
-			loop->armed_ns = 0; /* expired timerfds are disarmed */
+			loop->armed_ms = 0; /* expired timerfds are disarmed */
 	}
 }
 
@@ -753,7 +818,9 @@ int ev_run_once(struct ev_loop *loop, int timeout_ms)
 		if (err)
 			return err;
 	}
-	timer_arm(loop);
+	err = timer_arm(loop);
+	if (err)
+		return err;
 	loop->iter++;
 	rc = zmq_poll(loop->items, (int)loop->n_items, timeout_ms);
 	if (rc < 0)
@@ -769,7 +836,8 @@ int ev_run_once(struct ev_loop *loop, int timeout_ms)
 	for (size_t i = 1; i < loop->n_items; i++) {
 		struct ev_handle *h = loop->items_h[i];
 		short re = loop->items[i].revents;
-		int what = ((re & ZMQ_POLLIN) ? EV_READ : 0) | ((re & ZMQ_POLLERR) ? EV_ERROR : 0);
+		/* libzmq never reports ZMQ_POLLERR for sockets (see ev.h). */
+		int what = ((re & ZMQ_POLLIN) ? EV_READ : 0) | ((re & ZMQ_POLLOUT) ? EV_WRITE : 0);
 
 		if (!what || h->dead || h->iter_added == loop->iter)
 			continue;
@@ -786,15 +854,16 @@ int ev_run_once(struct ev_loop *loop, int timeout_ms)
 	return loop->ncalls;
 }
 
+/* stop is cleared on the way out, not on entry: an ev_stop() made before
+ * ev_run() (from an ev_run_once() callback during start-up) must hold. */
 int ev_run(struct ev_loop *loop)
 {
+	int rc = 0;
+
+	while (!loop->stop && rc >= 0)
+		rc = ev_run_once(loop, -1);
 	loop->stop = false;
-	while (!loop->stop) {
-		int rc = ev_run_once(loop, -1);
-		if (rc < 0)
-			return rc;
-	}
-	return 0;
+	return rc < 0 ? rc : 0;
 }
 
 void ev_stop(struct ev_loop *loop)
