@@ -34,8 +34,13 @@ struct pktio {
 	unsigned n_queues;
 	unsigned n_ports;
 	struct pktio_qstats *qs; /* n_queues */
+	int wake_fd[PKTIO_MAX_QUEUES]; /* -1, or an fd whose readability ends a wait */
 	void *priv;
 };
+
+/* Sleep up to ns, or until q's wake descriptor becomes readable (1), for
+ * back ends with nothing else to poll. */
+int pktio_sleep_or_wake(struct pktio *io, unsigned q, uint64_t ns);
 
 static inline void pktio_stat_add(struct pktio *io, unsigned q, enum pktio_stat s, uint64_t n)
 {

@@ -4,6 +4,8 @@
  * the offload-metadata helpers shared by the back ends.
  */
 #include <errno.h>
+#include <poll.h>
+#include <time.h>
 #include <endian.h>
 #include <linux/virtio_net.h>
 #include <stdlib.h>
@@ -56,6 +58,8 @@ int pktio_open(const struct pktio_cfg *cfg, struct pktio **out)
 		return -ENOMEM;
 	io->ops = ops;
 	io->n_queues = cfg->n_queues;
+	for (unsigned q = 0; q < PKTIO_MAX_QUEUES; q++)
+		io->wake_fd[q] = -1;
 	io->n_ports = cfg->n_ports;
 	io->qs = aligned_alloc(LOOM_CACHELINE, sizeof(*io->qs) * cfg->n_queues);
 	if (!io->qs) {
@@ -117,6 +121,29 @@ int pktio_tx_burst(struct pktio *io, unsigned q, const struct pktio_pkt *pkts, u
 	if (loom_unlikely(q >= io->n_queues))
 		return -EINVAL;
 	return io->ops->tx_burst(io, q, pkts, n);
+}
+
+int pktio_set_wake_fd(struct pktio *io, unsigned q, int fd)
+{
+	if (q >= io->n_queues)
+		return -EINVAL;
+	io->wake_fd[q] = fd;
+	return 0;
+}
+
+int pktio_sleep_or_wake(struct pktio *io, unsigned q, uint64_t ns)
+{
+	struct pollfd pfd = { .fd = io->wake_fd[q], .events = POLLIN };
+	struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000u),
+			       .tv_nsec = (long)(ns % 1000000000u) };
+
+	if (pfd.fd < 0) {
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+		return 0;
+	}
+	int rc = ppoll(&pfd, 1, &ts, NULL);
+	return rc > 0 ? 1 : 0;
 }
 
 int pktio_wait(struct pktio *io, unsigned q, int timeout_ms)

@@ -73,7 +73,7 @@ struct afp_sock {
 
 struct afp_queue {
 	struct afp_sock s[PKTIO_MAX_PORTS];
-	struct pollfd pfd[PKTIO_MAX_PORTS];
+	struct pollfd pfd[PKTIO_MAX_PORTS + 1]; /* + the wake descriptor */
 	unsigned first_port;    /* rotates, so one busy port cannot starve the others */
 } LOOM_ALIGNED_CL;
 
@@ -452,7 +452,10 @@ static int afp_wait(struct pktio *io, unsigned q, int timeout_ms)
 		if (__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER)
 			return 1;
 	}
-	rc = poll(aq->pfd, io->n_ports, timeout_ms);
+	unsigned n = io->n_ports;
+	if (io->wake_fd[q] >= 0)
+		aq->pfd[n++] = (struct pollfd){ .fd = io->wake_fd[q], .events = POLLIN };
+	rc = poll(aq->pfd, n, timeout_ms);
 	if (rc < 0)
 		return errno == EINTR ? 0 : -errno;
 	return rc > 0;

@@ -381,33 +381,23 @@ static int pcap_tx_burst(struct pktio *io, unsigned q, const struct pktio_pkt *p
 	return (int)sent;
 }
 
-static void sleep_ns(uint64_t ns)
-{
-	struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000u),
-			       .tv_nsec = (long)(ns % 1000000000u) };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 static int pcap_wait(struct pktio *io, unsigned q, int timeout_ms)
 {
 	struct pcap_be *be = io->priv;
 	uint64_t ts, in, limit;
 
-	(void)q;
-	if (!next_ent(be, &ts))
-		return 0;
 	limit = timeout_ms < 0 ? UINT64_MAX : (uint64_t)timeout_ms * 1000000u;
+	if (!next_ent(be, &ts)) /* input done: only the wake descriptor can end the wait */
+		return pktio_sleep_or_wake(io, q, limit < 10000000u ? limit : 10000000u);
 	if (be->gate && !be->gate(be->gate_arg)) {
-		/* Nothing to wait on: the gate opens from another thread. */
-		sleep_ns(limit < 1000000u ? limit : 1000000u);
-		return 0;
+		/* The gate opens from another thread, which may also wake us. */
+		return pktio_sleep_or_wake(io, q, limit < 1000000u ? limit : 1000000u);
 	}
 	in = due_in(be, ts);
 	if (in == 0)
 		return 1;
-	sleep_ns(in < limit ? in : limit);
+	if (pktio_sleep_or_wake(io, q, in < limit ? in : limit))
+		return 1;
 	return in <= limit;
 }
 

@@ -225,6 +225,14 @@ int pktio_wait(struct pktio *io, unsigned q, int timeout_ms);
 
 /* True once a finite input (pcap) has been delivered whole; never true for
  * live back ends. Any thread. */
+/*
+ * Make pktio_wait() on queue q also return when fd becomes readable (an
+ * eventfd another thread writes to hand the worker work, e.g. packets a
+ * manager returned). The caller reads (drains) fd itself. -1 removes it.
+ * Call before the worker starts waiting.
+ */
+int pktio_set_wake_fd(struct pktio *io, unsigned q, int fd);
+
 bool pktio_eof(const struct pktio *io);
 
 /* A snapshot of queue q's counters (q == -1u: the sum over queues).

@@ -1,0 +1,541 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Applying affinity updates from managers to the shared tables.
+ *
+ * Wildcards are few (thousands at most) and change rarely, so they are kept
+ * in a private array and republished whole as a sorted snapshot when they
+ * change. Fixed affinities are many and change per flow, so they go straight
+ * into the shared hash table, one upsert each.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "fwd_aff.h"
+
+#define SNAP_RCU_TIMEOUT_NS 50000000ULL
+#define EVICT_BATCH 64
+
+static const char *const upd_names[] = { FWD_UPD_LIST(LOOM_XSTR) };
+
+const char *fwd_upd_str(enum fwd_upd u)
+{
+	return (unsigned)u < FWD_UPD__COUNT ? upd_names[u] : "?";
+}
+
+struct fwd_aff {
+	struct shm_table *fixed;
+	struct shm_snap *snap;
+	uint64_t caps;
+	struct aff_wild wild[AFF_MAX_WILDCARDS];
+	uint32_t nwild;
+	bool dirty;
+	uint32_t sweep_pos;
+	struct fwd_aff_stats st;
+};
+
+/* ---- reading an update ---------------------------------------------------- */
+
+/* Actions and precedence common to both kinds of update. */
+struct upd {
+	struct aff_actions act;
+	int64_t rank;
+	uint32_t backup;
+	uint8_t mgr_len;
+	uint8_t mgr_data[AFF_MAX_MGR_DATA];
+	const struct msg_advertise *adv;
+};
+
+static void mask_addr(uint8_t out[16], const uint8_t a[16], const uint8_t m[16])
+{
+	for (unsigned i = 0; i < 16; i++)
+		out[i] = a[i] & m[i];
+}
+
+static int read_update(const struct msg *m, struct upd *u)
+{
+	memset(u, 0, sizeof(*u));
+	for (unsigned i = 0; i < m->nsegs; i++) {
+		const struct msg_seg *s = &m->segs[i];
+
+		switch (s->type) {
+		case MSG_S_SERVICE_PREC:
+			u->rank = aff_rank(s->u.service_prec.value,
+					   s->u.service_prec.order == MSG_ORDER_LOWER_BETTER);
+			break;
+		case MSG_S_BACKUP_PREC:
+			u->backup = s->u.backup_prec.value;
+			break;
+		case MSG_S_MGR_INTEREST:
+			/* kept with the affinity and returned with interest matches */
+			if (s->u.mgr_interest.len > AFF_MAX_MGR_DATA)
+				return -EMSGSIZE;
+			u->mgr_len = (uint8_t)s->u.mgr_interest.len;
+			memcpy(u->mgr_data, s->u.mgr_interest.data, u->mgr_len);
+			break;
+		case MSG_S_ACT_NAT:
+			u->act.flags |= AFF_F_NAT;
+			u->act.nat_fields = (uint8_t)s->u.nat.present;
+			memcpy(u->act.nat_saddr, s->u.nat.saddr, 16);
+			memcpy(u->act.nat_daddr, s->u.nat.daddr, 16);
+			u->act.nat_sport = s->u.nat.sport;
+			u->act.nat_dport = s->u.nat.dport;
+			break;
+		case MSG_S_ACT_SEQ_ADJUST:
+			u->act.flags |= AFF_F_SEQ;
+			u->act.seq_delta = s->u.seq_adjust.seq_delta;
+			u->act.seq_init = s->u.seq_adjust.seq_init;
+			u->act.ack_delta = s->u.seq_adjust.ack_delta;
+			u->act.ack_init = s->u.seq_adjust.ack_init;
+			break;
+		case MSG_S_ACT_INTEREST:
+			u->act.flags |= AFF_F_INTEREST;
+			u->act.int_mask = s->u.interest.mask;
+			u->act.int_data = s->u.interest.data;
+			u->act.int_copy = s->u.interest.copy;
+			u->act.int_hold = s->u.interest.hold;
+			memcpy(u->act.int_addr, s->u.interest.addr, 16);
+			u->act.int_port = s->u.interest.port;
+			break;
+		case MSG_S_ACT_ADVERTISE:
+			u->act.flags |= AFF_F_ADVERTISE;
+			u->adv = &s->u.advertise;
+			break;
+		default:
+			break;
+		}
+	}
+	return 0;
+}
+
+static void set_dispatch(struct aff_actions *act, bool dispatch, bool info, const uint8_t fwd[16])
+{
+	if (dispatch)
+		act->flags |= AFF_F_DISPATCH;
+	if (info)
+		act->flags |= AFF_F_INFO;
+	memcpy(act->fwd_addr, fwd, 16);
+}
+
+static uint64_t expiry(uint64_t now_ms, uint32_t ttl_s)
+{
+	return now_ms + (uint64_t)ttl_s * 1000u;
+}
+
+/* ---- wildcards ------------------------------------------------------------ */
+
+/* The same wildcard: same manager, same criteria, same precedence. */
+static bool same_wild(const struct aff_wild *a, const struct aff_wild *b)
+{
+	return a->owner == b->owner && a->rank == b->rank && a->backup_prec == b->backup_prec &&
+	       key_equal(&a->key, &b->key) && !memcmp(a->smask, b->smask, 16) &&
+	       !memcmp(a->dmask, b->dmask, 16);
+}
+
+/* An advertisement lives exactly as long as the wildcard that asked for it:
+ * the published list of advertised prefixes is derived from the wildcards. */
+static void wild_remove(struct fwd_aff *a, uint32_t i)
+{
+	a->wild[i] = a->wild[--a->nwild];
+	a->dirty = true;
+}
+
+static enum fwd_upd apply_wildcard(struct fwd_aff *a, uint16_t owner, const struct msg *m,
+				   uint64_t now_ms)
+{
+	const struct msg_seg *s = msg_find(m, MSG_S_WILDCARD);
+	struct aff_wild w;
+	struct upd u;
+
+	if (!s || read_update(m, &u) < 0)
+		return FWD_UPD_BAD;
+	const struct msg_wildcard *mw = &s->u.wildcard;
+
+	memset(&w, 0, sizeof(w));
+	key_init(&w.key);
+	w.key.proto = mw->key.proto;
+	w.key.sport = mw->key.sport;
+	w.key.dport = mw->key.dport;
+	mask_addr(w.key.saddr, mw->key.saddr, mw->smask);
+	mask_addr(w.key.daddr, mw->key.daddr, mw->dmask);
+	memcpy(w.smask, mw->smask, 16);
+	memcpy(w.dmask, mw->dmask, 16);
+	w.owner = owner;
+	w.rank = u.rank;
+	w.backup_prec = u.backup;
+
+	uint32_t i;
+	for (i = 0; i < a->nwild && !same_wild(&a->wild[i], &w); i++)
+		;
+	if (mw->ttl == 0) {
+		if (i == a->nwild)
+			return FWD_UPD_NOT_FOUND;
+		wild_remove(a, i);
+		return FWD_UPD_DELETED;
+	}
+
+	w.act = u.act;
+	set_dispatch(&w.act, mw->dispatch, mw->info, mw->forward);
+	w.ttl_s = mw->ttl;
+	w.expires_ms = expiry(now_ms, mw->ttl);
+	w.mgr_len = u.mgr_len;
+	memcpy(w.mgr_data, u.mgr_data, u.mgr_len);
+
+	if (u.adv) {
+		/* seed 001, figure 10H: the advertise segment names the address,
+		 * and a mask when it advertises a subnet */
+		if (u.adv->present & MSG_ADV_MASK)
+			memcpy(w.adv_mask, u.adv->mask, 16);
+		else
+			memset(w.adv_mask, 0xff, 16);
+		mask_addr(w.adv_addr, u.adv->addr, w.adv_mask);
+	}
+	if (i == a->nwild) {
+		if (a->nwild == AFF_MAX_WILDCARDS)
+			return FWD_UPD_TOO_MANY;
+		a->nwild++;
+	}
+	a->wild[i] = w;
+	a->dirty = true;
+	return FWD_UPD_APPLIED;
+}
+
+/* ---- fixed affinities ------------------------------------------------------ */
+
+static bool backed(const struct fwd_aff *a, uint16_t owner, const struct flow_key *k,
+		   uint64_t now_ms)
+{
+	for (uint32_t i = 0; i < a->nwild; i++) {
+		const struct aff_wild *w = &a->wild[i];
+		if (w->owner == owner && w->expires_ms > now_ms && aff_wild_covers(w, k))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Make room by evicting the least recently used idle entries: a sample of
+ * the table from a rotating position, the oldest half of it evicted.
+ * Approximate LRU, like Redis's: exact LRU would cost a list update per
+ * packet on the data path.
+ */
+struct evict_cand {
+	struct flow_key key;
+	uint64_t last;
+};
+
+struct evict_ctx {
+	struct shm_table *t;
+	struct evict_cand c[EVICT_BATCH];
+	unsigned n;
+};
+
+static int evict_cb(const struct shm_entry *e, uint32_t idx, void *arg)
+{
+	struct evict_ctx *x = arg;
+	struct aff_fixed v;
+	uint64_t last;
+
+	if (x->n == EVICT_BATCH)
+		return 1;
+	if (shm_entry_read(x->t, e, &x->c[x->n].key, &v) < 0)
+		return 0;
+	shm_table_counters(x->t, idx, NULL, NULL, &last);
+	/* never seen: count from when it was installed */
+	if (last == 0)
+		last = (v.expires_ms - (uint64_t)v.ttl_s * 1000u) * 1000000u;
+	x->c[x->n++].last = last;
+	return 0;
+}
+
+static int cmp_last(const void *a, const void *b)
+{
+	const struct evict_cand *x = a, *y = b;
+	return x->last < y->last ? -1 : x->last > y->last;
+}
+
+static unsigned evict_lru(struct fwd_aff *a)
+{
+	struct evict_ctx x = { .t = a->fixed };
+	struct shm_rcu_reader rd;
+	unsigned evicted = 0;
+
+	if (shm_table_reader_register(a->fixed, &rd) < 0)
+		return 0;
+	shm_rcu_read_lock(&rd);
+	for (int pass = 0; pass < 2 && x.n < EVICT_BATCH; pass++) {
+		a->sweep_pos = shm_table_walk(a->fixed, a->sweep_pos, EVICT_BATCH - x.n,
+					      evict_cb, &x);
+		if (a->sweep_pos == UINT32_MAX)
+			a->sweep_pos = 0;
+	}
+	shm_rcu_read_unlock(&rd);
+	shm_table_reader_unregister(&rd);
+	qsort(x.c, x.n, sizeof(x.c[0]), cmp_last);
+	for (unsigned i = 0; i < (x.n + 1) / 2; i++)
+		if (shm_table_delete(a->fixed, &x.c[i].key) == 0)
+			evicted++;
+	a->st.evicted += evicted;
+	shm_table_reclaim(a->fixed, SNAP_RCU_TIMEOUT_NS);
+	return evicted;
+}
+
+static enum fwd_upd apply_fixed(struct fwd_aff *a, uint16_t owner, const struct msg *m,
+				uint64_t now_ms)
+{
+	const struct msg_seg *s = msg_find(m, MSG_S_FIXED);
+	struct aff_fixed v;
+	struct upd u;
+	int r;
+
+	if (!s || read_update(m, &u) < 0 || (u.act.flags & AFF_F_ADVERTISE))
+		return FWD_UPD_BAD;
+	const struct msg_fixed *mf = &s->u.fixed;
+
+	if (mf->ttl == 0)
+		return shm_table_delete(a->fixed, &mf->key) == 0 ? FWD_UPD_DELETED
+								  : FWD_UPD_NOT_FOUND;
+	/* seed 001: a fixed affinity with no wildcard of its manager behind it
+	 * is ignored and discarded */
+	if (!backed(a, owner, &mf->key, now_ms))
+		return FWD_UPD_NO_WILDCARD;
+
+	memset(&v, 0, sizeof(v));
+	v.act = u.act;
+	set_dispatch(&v.act, mf->dispatch, mf->info, mf->forward);
+	v.ttl_s = mf->ttl;
+	v.expires_ms = expiry(now_ms, mf->ttl);
+	v.owner = owner;
+	v.rank = u.rank;
+	v.backup_prec = u.backup;
+	v.mgr_len = u.mgr_len;
+	memcpy(v.mgr_data, u.mgr_data, u.mgr_len);
+
+	r = shm_table_upsert(a->fixed, &mf->key, &v);
+	if (r == -ENOSPC && evict_lru(a) > 0)
+		r = shm_table_upsert(a->fixed, &mf->key, &v);
+	return r < 0 ? FWD_UPD_TABLE_FULL : FWD_UPD_APPLIED;
+}
+
+enum fwd_upd fwd_aff_apply(struct fwd_aff *a, uint16_t owner, const struct msg *m,
+			   uint64_t now_ms, struct msg_action_list *deny)
+{
+	enum fwd_upd r;
+
+	/* an action list (or a Required action segment) naming something we
+	 * cannot do: the whole update is refused and the manager told */
+	if (msg_check_supported(m, a->caps, deny) > 0) {
+		r = FWD_UPD_DENIED;
+	} else if (m->type == MSG_T_UPDATE_WILDCARD) {
+		r = apply_wildcard(a, owner, m, now_ms);
+	} else if (m->type == MSG_T_UPDATE_FIXED) {
+		r = apply_fixed(a, owner, m, now_ms);
+	} else {
+		r = FWD_UPD_BAD;
+	}
+	a->st.upd[r]++;
+	return r;
+}
+
+/* ---- expiry, publishing ------------------------------------------------------ */
+
+struct sweep_ctx {
+	struct shm_table *t;
+	uint64_t now_ms;
+	struct flow_key dead[256];
+	unsigned n;
+};
+
+static int sweep_cb(const struct shm_entry *e, uint32_t idx, void *arg)
+{
+	struct sweep_ctx *x = arg;
+	struct aff_fixed v;
+	struct flow_key k;
+
+	(void)idx;
+	if (x->n == LOOM_ARRAY_SIZE(x->dead))
+		return 1;
+	if (shm_entry_read(x->t, e, &k, &v) == 0 && v.expires_ms && v.expires_ms <= x->now_ms)
+		x->dead[x->n++] = k;
+	return 0;
+}
+
+void fwd_aff_expire(struct fwd_aff *a, uint64_t now_ms, uint32_t budget)
+{
+	for (uint32_t i = 0; i < a->nwild;) {
+		if (a->wild[i].expires_ms && a->wild[i].expires_ms <= now_ms)
+			wild_remove(a, i);
+		else
+			i++;
+	}
+
+	struct sweep_ctx *x = malloc(sizeof(*x));
+	struct shm_rcu_reader rd;
+	if (!x || shm_table_reader_register(a->fixed, &rd) < 0) {
+		free(x);
+		return;
+	}
+	x->t = a->fixed;
+	x->now_ms = now_ms;
+	x->n = 0;
+	shm_rcu_read_lock(&rd);
+	uint32_t next = shm_table_walk(a->fixed, a->sweep_pos, budget, sweep_cb, x);
+	shm_rcu_read_unlock(&rd);
+	shm_table_reader_unregister(&rd);
+	a->sweep_pos = next == UINT32_MAX ? 0 : next;
+	for (unsigned i = 0; i < x->n; i++)
+		if (shm_table_delete(a->fixed, &x->dead[i]) == 0)
+			a->st.expired++;
+	free(x);
+	fwd_aff_publish(a, now_ms);
+}
+
+static int cmp_wild(const void *pa, const void *pb)
+{
+	const struct aff_wild *x = pa, *y = pb;
+
+	if (aff_wild_before(x, y))
+		return -1;
+	return aff_wild_before(y, x) ? 1 : 0;
+}
+
+static uint32_t count_adv(const struct fwd_aff *a)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < a->nwild; i++)
+		n += (a->wild[i].act.flags & AFF_F_ADVERTISE) != 0;
+	return n;
+}
+
+int fwd_aff_publish(struct fwd_aff *a, uint64_t now_ms)
+{
+	uint32_t nadv = count_adv(a);
+	size_t len = aff_snap_size(a->nwild, nadv);
+	uint8_t *p;
+
+	if (!a->dirty)
+		return 0;
+	p = shm_snap_alloc(a->snap, len);
+	if (!p)
+		return -ENOSPC; /* readers hold every old snapshot: retried next time */
+	struct aff_snap_hdr h = { .magic = AFF_SNAP_MAGIC, .nwild = a->nwild, .nadv = nadv,
+				  .built_ms = now_ms };
+	struct aff_wild *w = (struct aff_wild *)(p + sizeof(h));
+	memcpy(w, a->wild, (size_t)a->nwild * sizeof(*w));
+	qsort(w, a->nwild, sizeof(*w), cmp_wild);
+	struct aff_adv *ad = (struct aff_adv *)(p + sizeof(h) + (size_t)a->nwild * sizeof(*w));
+	for (uint32_t i = 0, j = 0; i < a->nwild; i++) {
+		if (!(w[i].act.flags & AFF_F_ADVERTISE))
+			continue;
+		memset(&ad[j], 0, sizeof(ad[j]));
+		memcpy(ad[j].addr, w[i].adv_addr, 16);
+		memcpy(ad[j].mask, w[i].adv_mask, 16);
+		ad[j++].owner = w[i].owner;
+	}
+	memcpy(p, &h, sizeof(h));
+	int r = shm_snap_publish(a->snap, p, len);
+	if (r < 0) {
+		shm_snap_abort(a->snap, p);
+		return r;
+	}
+	a->dirty = false;
+	a->st.published++;
+	return 0;
+}
+
+void fwd_aff_reclaim(struct fwd_aff *a)
+{
+	shm_table_reclaim(a->fixed, SNAP_RCU_TIMEOUT_NS);
+	shm_snap_reclaim(a->snap, SNAP_RCU_TIMEOUT_NS);
+}
+
+void fwd_aff_get_stats(const struct fwd_aff *a, struct fwd_aff_stats *st)
+{
+	*st = a->st;
+	st->nwild = a->nwild;
+	st->nadv = count_adv(a);
+	st->nfixed = shm_table_count_entries(a->fixed);
+}
+
+struct shm_table *fwd_aff_table(struct fwd_aff *a)
+{
+	return a->fixed;
+}
+
+struct shm_snap *fwd_aff_snap(struct fwd_aff *a)
+{
+	return a->snap;
+}
+
+/* ---- open ---------------------------------------------------------------------- */
+
+/*
+ * On restart the fixed table is taken over as it is (flows keep their
+ * affinities); the wildcards are read back from the published snapshot,
+ * so the agent keeps matching while its managers reconnect and refresh.
+ */
+static void load_wildcards(struct fwd_aff *a)
+{
+	struct shm_rcu_reader rd;
+	struct aff_snap_view v;
+	size_t len;
+
+	if (shm_snap_reader_register(a->snap, &rd) < 0)
+		return;
+	shm_rcu_read_lock(&rd);
+	const void *p = shm_snap_current(a->snap, &len, NULL);
+	if (p && aff_snap_view(p, len, &v) == 0 && v.nwild <= AFF_MAX_WILDCARDS) {
+		memcpy(a->wild, v.wild, (size_t)v.nwild * sizeof(*v.wild));
+		a->nwild = v.nwild;
+	}
+	shm_rcu_read_unlock(&rd);
+	shm_rcu_unregister(&rd);
+}
+
+int fwd_aff_open(const struct fwd_aff_cfg *cfg, struct fwd_aff **out,
+		 struct shm_table_repair *rep)
+{
+	struct shm_table_geom g = {
+		.capacity = cfg->capacity, .value_size = AFF_FIXED_VALUE_SIZE,
+		.value_kind = AFF_FIXED_KIND, .value_version = AFF_FIXED_VERSION,
+		.lanes = cfg->lanes, .rcu_slots = cfg->rcu_slots,
+	};
+	/* room for two full snapshots plus one being built */
+	struct shm_snap_geom sg = {
+		.area_size = 3 * ((aff_snap_size(AFF_MAX_WILDCARDS, AFF_MAX_WILDCARDS) + 4095) &
+				  ~(size_t)4095),
+		.value_kind = AFF_SNAP_KIND, .value_version = AFF_SNAP_VERSION,
+		.rcu_slots = cfg->rcu_slots,
+	};
+	struct fwd_aff *a = calloc(1, sizeof(*a));
+	int r;
+
+	if (!a)
+		return -ENOMEM;
+	a->caps = cfg->caps;
+	r = shm_table_open_writer(cfg->instance, "affinity", &g, &cfg->perm, &a->fixed, rep);
+	if (r < 0) {
+		free(a);
+		return r;
+	}
+	r = shm_snap_open_writer(cfg->instance, "wildcard", &sg, &cfg->perm, &a->snap);
+	if (r < 0) {
+		shm_table_close(a->fixed);
+		free(a);
+		return r;
+	}
+	load_wildcards(a);
+	*out = a;
+	return 0;
+}
+
+void fwd_aff_close(struct fwd_aff *a)
+{
+	if (!a)
+		return;
+	shm_table_close(a->fixed);
+	shm_snap_close(a->snap);
+	free(a);
+}

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The agent's affinity state, owned by the control thread.
+ *
+ * Fixed affinities live in the shared hash table loom.<instance>.affinity
+ * (value: struct aff_fixed); wildcards and advertised addresses in a
+ * private list that is published as a sorted snapshot in
+ * loom.<instance>.wildcard whenever it changes (common/affinity.h).
+ * Workers only read both.
+ *
+ * Every function here is for the control thread (the single writer).
+ */
+#ifndef LOOM_FWD_AFF_H
+#define LOOM_FWD_AFF_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/affinity.h"
+#include "common/msg.h"
+#include "shm/seg.h"
+#include "shm/snap.h"
+#include "shm/table.h"
+
+/* Why an update was not applied (counted per reason). */
+#define FWD_UPD_LIST(X)                                                              \
+	X(FWD_UPD_APPLIED, "applied")                                                \
+	X(FWD_UPD_DELETED, "deleted (ttl 0)")                                        \
+	X(FWD_UPD_DENIED, "denied: an action is not supported")                     \
+	X(FWD_UPD_NO_WILDCARD, "ignored: no wildcard of the same manager behind it") \
+	X(FWD_UPD_NOT_FOUND, "ttl 0 for an affinity we do not hold")                 \
+	X(FWD_UPD_TABLE_FULL, "dropped: table full, nothing idle to evict")          \
+	X(FWD_UPD_TOO_MANY, "dropped: too many wildcards or advertised addresses")   \
+	X(FWD_UPD_BAD, "dropped: malformed for its type")                            \
+	X(FWD_UPD__COUNT, "")
+
+enum fwd_upd { FWD_UPD_LIST(LOOM_XENUM) };
+const char *fwd_upd_str(enum fwd_upd u);
+
+struct fwd_aff_cfg {
+	const char *instance;
+	uint32_t capacity;       /* fixed affinities */
+	uint32_t lanes;          /* data-path workers counting */
+	uint32_t rcu_slots;      /* reader threads across all processes */
+	uint64_t caps;           /* MSG_CAP() set of the actions this agent performs */
+	struct shm_perm perm;
+};
+
+struct fwd_aff_stats {
+	uint64_t upd[FWD_UPD__COUNT];
+	uint64_t expired;        /* fixed affinities removed by the sweep */
+	uint64_t evicted;        /* idle fixed affinities evicted for room */
+	uint64_t published;      /* wildcard snapshots published */
+	uint32_t nwild;
+	uint32_t nadv;
+	uint64_t nfixed;
+};
+
+struct fwd_aff;
+
+int fwd_aff_open(const struct fwd_aff_cfg *cfg, struct fwd_aff **out,
+		 struct shm_table_repair *rep);
+void fwd_aff_close(struct fwd_aff *a);
+
+/*
+ * Apply an affinity update (update-wildcard or update-fixed) from the
+ * manager with index owner. On FWD_UPD_DENIED *deny holds the actions to
+ * name in the update-deny reply. now_ms is CLOCK_MONOTONIC milliseconds.
+ */
+enum fwd_upd fwd_aff_apply(struct fwd_aff *a, uint16_t owner, const struct msg *m,
+			   uint64_t now_ms, struct msg_action_list *deny);
+
+/*
+ * Remove expired wildcards, and expired fixed affinities from the next
+ * `budget` buckets of the table (a sweep in slices keeps the loop
+ * responsive; the data path already treats expired entries as misses).
+ * Publishes a new snapshot if the wildcards changed.
+ */
+void fwd_aff_expire(struct fwd_aff *a, uint64_t now_ms, uint32_t budget);
+
+/* Publish the wildcard snapshot if it changed since the last publish. */
+int fwd_aff_publish(struct fwd_aff *a, uint64_t now_ms);
+
+/* Free deleted entries whose grace period has passed (call now and then). */
+void fwd_aff_reclaim(struct fwd_aff *a);
+
+void fwd_aff_get_stats(const struct fwd_aff *a, struct fwd_aff_stats *st);
+
+struct shm_table *fwd_aff_table(struct fwd_aff *a);
+struct shm_snap *fwd_aff_snap(struct fwd_aff *a);
+
+#endif

@@ -1,0 +1,294 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The agent's configuration schema: one table per struct, rows in the order
+ * the canonical dump lists them, cross-field rules in the verify functions.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/msg.h"
+#include "fwd_config.h"
+
+static const char *const log_levels[] = { "err", "warn", "notice", "info", "debug", NULL };
+static const char *const backends[] = { "afpacket", "pcap", NULL };
+static const char *const paces[] = { "fast", "real", NULL };
+
+static const char z85[] =
+	"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+
+/* A CurveZMQ public key: 40 characters of Z85. */
+static int parse_key(const struct cfg_field *f, const char *s, size_t len, void *field,
+		     char *why, size_t whylen)
+{
+	(void)f;
+	if (len == 0) { /* none: how the dump writes an absent key */
+		((char *)field)[0] = '\0';
+		return 0;
+	}
+	if (len != FWD_KEY_Z85_LEN || strspn(s, z85) < FWD_KEY_Z85_LEN) {
+		snprintf(why, whylen, "expected a CurveZMQ public key (40 Z85 characters)");
+		return -EINVAL;
+	}
+	memcpy(field, s, FWD_KEY_Z85_LEN);
+	((char *)field)[FWD_KEY_Z85_LEN] = '\0';
+	return 0;
+}
+
+static void dump_key(const struct cfg_field *f, const void *field, char *buf, size_t len)
+{
+	(void)f;
+	snprintf(buf, len, "%.40s", (const char *)field);
+}
+
+/* The HMAC key of the security segment: 16 to 32 bytes written in hex. */
+static int parse_hexkey(const struct cfg_field *f, const char *s, size_t len, void *field,
+			char *why, size_t whylen)
+{
+	struct fwd_manager_cfg *m = (struct fwd_manager_cfg *)((char *)field -
+							       offsetof(struct fwd_manager_cfg,
+									auth_key));
+	(void)f;
+	if (len == 0) {
+		m->auth_key_len = 0;
+		return 0;
+	}
+	if (len % 2 || len < 32 || len > 64) {
+		snprintf(why, whylen, "expected 32 to 64 hex digits (a 16 to 32 byte key)");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < len / 2; i++) {
+		unsigned v;
+		if (sscanf(s + 2 * i, "%2x", &v) != 1 || !strchr("0123456789abcdefABCDEF", s[2 * i]) ||
+		    !strchr("0123456789abcdefABCDEF", s[2 * i + 1])) {
+			snprintf(why, whylen, "expected hex digits, got '%c%c'", s[2 * i],
+				 s[2 * i + 1]);
+			return -EINVAL;
+		}
+		m->auth_key[i] = (uint8_t)v;
+	}
+	m->auth_key_len = (uint8_t)(len / 2);
+	return 0;
+}
+
+static void dump_hexkey(const struct cfg_field *f, const void *field, char *buf, size_t len)
+{
+	const struct fwd_manager_cfg *m =
+		(const struct fwd_manager_cfg *)((const char *)field -
+						 offsetof(struct fwd_manager_cfg, auth_key));
+	size_t o = 0;
+
+	(void)f;
+	buf[0] = '\0';
+	for (unsigned i = 0; i < m->auth_key_len && o + 3 <= len; i++)
+		o += (size_t)snprintf(buf + o, len - o, "%02x", m->auth_key[i]);
+}
+
+/* A MAC address, 02:00:00:00:00:01. */
+static int parse_mac(const struct cfg_field *f, const char *s, size_t len, void *field,
+		     char *why, size_t whylen)
+{
+	unsigned b[6];
+	char tail;
+
+	(void)f;
+	if (len != 17 || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4],
+				&b[5], &tail) != 6) {
+		snprintf(why, whylen, "expected a MAC address like 02:00:00:00:00:01");
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < 6; i++)
+		((uint8_t *)field)[i] = (uint8_t)b[i];
+	return 0;
+}
+
+static void dump_mac(const struct cfg_field *f, const void *field, char *buf, size_t len)
+{
+	const uint8_t *m = field;
+
+	(void)f;
+	snprintf(buf, len, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+}
+
+static void verify_manager(struct cfg_verify *v, const void *obj)
+{
+	const struct fwd_manager_cfg *m = obj;
+
+	if (strncmp(m->endpoint, "tcp://", 6) == 0 && !m->server_key[0])
+		cfg_verify_error(v, "server-key", "a tcp:// manager needs its CurveZMQ public key");
+	if (m->punt_burst < 1)
+		cfg_verify_error(v, "punt-burst", "must be at least 1");
+}
+
+static void verify_config(struct cfg_verify *v, const void *obj)
+{
+	const struct fwd_config *c = obj;
+	bool tcp = false;
+
+	for (unsigned i = 0; i < c->n_managers; i++) {
+		tcp |= strncmp(c->managers[i].endpoint, "tcp://", 6) == 0;
+		for (unsigned j = 0; j < i; j++)
+			if (!strcmp(c->managers[i].endpoint, c->managers[j].endpoint)) {
+				char where[48];
+				snprintf(where, sizeof(where), "managers[%u].endpoint", i);
+				cfg_verify_error(v, where, "same endpoint as managers[%u]", j);
+			}
+	}
+	if (tcp && (!c->public_key[0] || !c->secret_key_file[0]))
+		cfg_verify_error(v, "", "tcp:// managers need public-key and secret-key-file "
+				 "(this agent's CurveZMQ key pair)");
+	for (unsigned i = 0; i < c->n_interfaces; i++) {
+		const struct fwd_iface_cfg *f = &c->interfaces[i];
+		char where[48];
+		snprintf(where, sizeof(where), "interfaces[%u]", i);
+		if (c->backend == FWD_IO_PCAP && !f->pcap_in[0] && !f->pcap_out[0])
+			cfg_verify_error(v, where, "the pcap back end needs pcap-in or pcap-out");
+		if (c->backend == FWD_IO_AFPACKET && (f->pcap_in[0] || f->pcap_out[0]))
+			cfg_verify_error(v, where, "pcap-in/pcap-out are for the pcap back end");
+		for (unsigned j = 0; j < i; j++)
+			if (!strcmp(f->name, c->interfaces[j].name))
+				cfg_verify_error(v, where, "same name as interfaces[%u]", j);
+	}
+	for (unsigned i = 0; i < c->n_routes; i++) {
+		unsigned j;
+		for (j = 0; j < c->n_interfaces; j++)
+			if (!strcmp(c->routes[i].interface, c->interfaces[j].name))
+				break;
+		if (j == c->n_interfaces) {
+			char where[48];
+			snprintf(where, sizeof(where), "static-routes[%u].interface", i);
+			cfg_verify_error(v, where, "no interface named '%s'", c->routes[i].interface);
+		}
+	}
+	if (c->n_routes && c->backend != FWD_IO_PCAP)
+		cfg_verify_error(v, "static-routes", "only with the pcap back end (afpacket "
+				 "follows the kernel's routes)");
+	for (const char *p = c->instance; *p; p++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-", *p)) {
+			cfg_verify_error(v, "instance", "letters, digits, '_' and '-' only");
+			break;
+		}
+}
+
+static const struct cfg_field iface_rows[] = {
+	{ .key = "name", .type = CFG_STRING, CFG_AT(struct fwd_iface_cfg, name), .required = true,
+	  .min = 1 },
+	{ .key = "pcap-in", .type = CFG_STRING, CFG_AT(struct fwd_iface_cfg, pcap_in), .def = "" },
+	{ .key = "pcap-out", .type = CFG_STRING, CFG_AT(struct fwd_iface_cfg, pcap_out),
+	  .def = "" },
+	{ .key = "csum-partial", .type = CFG_BOOL, CFG_AT(struct fwd_iface_cfg, csum_partial),
+	  .def = "false" },
+	{ .key = "mac", .type = CFG_CUSTOM, CFG_AT(struct fwd_iface_cfg, mac),
+	  .def = "02:00:00:00:00:00", .parse = parse_mac, .dump = dump_mac },
+};
+static const struct cfg_schema iface_schema =
+	CFG_SCHEMA("interface", struct fwd_iface_cfg, iface_rows, NULL);
+
+static const struct cfg_field route_rows[] = {
+	{ .key = "prefix", .type = CFG_PREFIX, CFG_AT(struct fwd_route_cfg, prefix),
+	  .required = true },
+	{ .key = "interface", .type = CFG_STRING, CFG_AT(struct fwd_route_cfg, interface),
+	  .required = true, .min = 1 },
+	{ .key = "mac", .type = CFG_CUSTOM, CFG_AT(struct fwd_route_cfg, mac), .required = true,
+	  .parse = parse_mac, .dump = dump_mac },
+};
+static const struct cfg_schema route_schema =
+	CFG_SCHEMA("route", struct fwd_route_cfg, route_rows, NULL);
+
+static const struct cfg_field manager_rows[] = {
+	{ .key = "endpoint", .type = CFG_ENDPOINT, CFG_AT(struct fwd_manager_cfg, endpoint),
+	  .required = true },
+	{ .key = "server-key", .type = CFG_CUSTOM, CFG_AT(struct fwd_manager_cfg, server_key),
+	  .parse = parse_key, .dump = dump_key },
+	{ .key = "auth-key", .type = CFG_CUSTOM, CFG_AT(struct fwd_manager_cfg, auth_key),
+	  .parse = parse_hexkey, .dump = dump_hexkey },
+	{ .key = "punt-rate", .type = CFG_UINT, CFG_AT(struct fwd_manager_cfg, punt_rate),
+	  .def = "10000", .max = 10000000 },
+	{ .key = "punt-burst", .type = CFG_UINT, CFG_AT(struct fwd_manager_cfg, punt_burst),
+	  .def = "1000", .min = 1, .max = 10000000 },
+};
+static const struct cfg_schema manager_schema =
+	CFG_SCHEMA("manager", struct fwd_manager_cfg, manager_rows, verify_manager);
+
+static const struct cfg_field config_rows[] = {
+	{ .key = "instance", .type = CFG_STRING, CFG_AT(struct fwd_config, instance),
+	  .required = true, .min = 1 },
+	{ .key = "log-level", .type = CFG_ENUM, CFG_AT(struct fwd_config, log_level),
+	  .names = log_levels, .def = "notice" },
+	{ .key = "host-name", .type = CFG_STRING, CFG_AT(struct fwd_config, host_name), .def = "" },
+	{ .key = "address", .type = CFG_ADDR, CFG_AT(struct fwd_config, address), .def = "::" },
+	{ .key = "backend", .type = CFG_ENUM, CFG_AT(struct fwd_config, backend), .names = backends,
+	  .def = "afpacket" },
+	{ .key = "workers", .type = CFG_UINT, CFG_AT(struct fwd_config, workers), .def = "0",
+	  .max = 64 },
+	{ .key = "ring-frames", .type = CFG_UINT, CFG_AT(struct fwd_config, ring_frames),
+	  .def = "256", .min = 16, .max = 65536 },
+	{ .key = "fanout-id", .type = CFG_UINT, CFG_AT(struct fwd_config, fanout_id),
+	  .def = "4242", .max = 65000 },
+	{ .key = "pcap-pace", .type = CFG_ENUM, CFG_AT(struct fwd_config, pcap_pace),
+	  .names = paces, .def = "fast" },
+	{ .key = "pcap-loop", .type = CFG_UINT, CFG_AT(struct fwd_config, pcap_loop), .def = "0",
+	  .max = 1000000 },
+	{ .key = "pcap-sync", .type = CFG_BOOL, CFG_AT(struct fwd_config, pcap_sync),
+	  .def = "false" },
+	{ .key = "interfaces", .type = CFG_LIST_MAP, CFG_AT(struct fwd_config, interfaces),
+	  CFG_COUNT(struct fwd_config, n_interfaces), .sub = &iface_schema, .required = true },
+	{ .key = "managers", .type = CFG_LIST_MAP, CFG_AT(struct fwd_config, managers),
+	  CFG_COUNT(struct fwd_config, n_managers), .sub = &manager_schema },
+	{ .key = "public-key", .type = CFG_CUSTOM, CFG_AT(struct fwd_config, public_key),
+	  .parse = parse_key, .dump = dump_key },
+	{ .key = "secret-key-file", .type = CFG_STRING,
+	  CFG_AT(struct fwd_config, secret_key_file), .def = "" },
+	{ .key = "static-routes", .type = CFG_LIST_MAP, CFG_AT(struct fwd_config, routes),
+	  CFG_COUNT(struct fwd_config, n_routes), .sub = &route_schema },
+	{ .key = "user", .type = CFG_STRING, CFG_AT(struct fwd_config, user), .def = "" },
+	{ .key = "stats-file", .type = CFG_STRING, CFG_AT(struct fwd_config, stats_file),
+	  .def = "" },
+	{ .key = "exit-on-eof", .type = CFG_BOOL, CFG_AT(struct fwd_config, exit_on_eof),
+	  .def = "false" },
+	{ .key = "fixed-affinities", .type = CFG_UINT, CFG_AT(struct fwd_config, fixed_affinities),
+	  .def = "65536", .min = 64, .max = 1u << 26 },
+	{ .key = "reader-slots", .type = CFG_UINT, CFG_AT(struct fwd_config, reader_slots),
+	  .def = "64", .min = 8, .max = 4096 },
+	{ .key = "shm-group", .type = CFG_STRING, CFG_AT(struct fwd_config, shm_group),
+	  .def = "" },
+	{ .key = "heartbeat", .type = CFG_DURATION, CFG_AT(struct fwd_config, heartbeat_ms),
+	  .def = "1s", .min = 100, .max = 60000 },
+	{ .key = "expiry-sweep", .type = CFG_DURATION, CFG_AT(struct fwd_config, sweep_ms),
+	  .def = "100ms", .min = 10, .max = 1000 },
+	{ .key = "sweep-buckets", .type = CFG_UINT, CFG_AT(struct fwd_config, sweep_buckets),
+	  .def = "65536", .min = 64, .max = 1u << 24 },
+	{ .key = "hold-time", .type = CFG_DURATION, CFG_AT(struct fwd_config, hold_ms),
+	  .def = "50ms", .max = 1000 },
+	{ .key = "nat", .type = CFG_BOOL, CFG_AT(struct fwd_config, act_nat), .def = "true" },
+	{ .key = "seq-adjust", .type = CFG_BOOL, CFG_AT(struct fwd_config, act_seq),
+	  .def = "true" },
+	{ .key = "interest", .type = CFG_BOOL, CFG_AT(struct fwd_config, act_interest),
+	  .def = "true" },
+	{ .key = "advertise", .type = CFG_BOOL, CFG_AT(struct fwd_config, act_advertise),
+	  .def = "true" },
+};
+
+const struct cfg_schema fwd_config_schema =
+	CFG_SCHEMA("fwd-agent", struct fwd_config, config_rows, verify_config);
+
+uint64_t fwd_config_caps(const struct fwd_config *c)
+{
+	/* everything but the optional actions is part of being an agent */
+	uint64_t caps = MSG_CAP(MSG_S_SECURITY) | MSG_CAP(MSG_S_WILDCARD) | MSG_CAP(MSG_S_FIXED) |
+			MSG_CAP(MSG_S_AFFINITY_ID) | MSG_CAP(MSG_S_SERVICE_PREC) |
+			MSG_CAP(MSG_S_BACKUP_PREC) | MSG_CAP(MSG_S_MGR_INTEREST) |
+			MSG_CAP(MSG_S_AGENT_INTEREST) | MSG_CAP(MSG_S_IDENTITY) |
+			MSG_CAP(MSG_S_ACTION_LIST) | MSG_CAP(MSG_S_IP_PACKET);
+
+	if (c->act_nat)
+		caps |= MSG_CAP(MSG_S_ACT_NAT);
+	if (c->act_seq)
+		caps |= MSG_CAP(MSG_S_ACT_SEQ_ADJUST);
+	if (c->act_interest)
+		caps |= MSG_CAP(MSG_S_ACT_INTEREST);
+	if (c->act_advertise)
+		caps |= MSG_CAP(MSG_S_ACT_ADVERTISE);
+	return caps;
+}

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * loom-fwd-agent's configuration file (YAML, see docs/fwd-agent.md and the
+ * example deploy/fwd-agent.yaml, which the tests load).
+ */
+#ifndef LOOM_FWD_CONFIG_H
+#define LOOM_FWD_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/cfg.h"
+#include "fwd_mgr.h"
+
+#define FWD_MAX_INTERFACES 16
+#define FWD_PATH_MAX 256
+
+enum fwd_backend { FWD_IO_AFPACKET, FWD_IO_PCAP };
+enum fwd_pace { FWD_PACE_FAST, FWD_PACE_REAL };
+
+struct fwd_iface_cfg {
+	char name[16];
+	uint8_t mac[6];              /* pcap: the port's own MAC (afpacket: read from the kernel) */
+	char pcap_in[FWD_PATH_MAX];
+	char pcap_out[FWD_PATH_MAX];
+	bool csum_partial;           /* pcap: present input as checksum-partial */
+};
+
+/* pcap back end: the routes the kernel would give (afpacket mirrors them). */
+struct fwd_route_cfg {
+	struct cfg_prefix prefix;
+	char interface[16];
+	uint8_t mac[6];              /* the next hop's MAC */
+};
+
+#define FWD_MAX_ROUTES 64
+
+struct fwd_manager_cfg {
+	char endpoint[256];
+	char server_key[FWD_KEY_Z85_LEN + 1];
+	uint8_t auth_key[32];
+	uint8_t auth_key_len;
+	uint32_t punt_rate;
+	uint32_t punt_burst;
+};
+
+struct fwd_config {
+	char instance[32];
+	unsigned log_level;          /* enum log_level */
+	char host_name[64];
+	uint8_t address[16];         /* identity address sent to managers */
+
+	unsigned backend;            /* enum fwd_backend */
+	uint16_t workers;            /* 0: one per core */
+	uint32_t ring_frames;
+	uint16_t fanout_id;
+	unsigned pcap_pace;          /* enum fwd_pace */
+	uint32_t pcap_loop;
+	bool pcap_sync;              /* deliver the next input packet only when no punt is open */
+
+	struct fwd_iface_cfg interfaces[FWD_MAX_INTERFACES];
+	unsigned n_interfaces;
+
+	struct fwd_manager_cfg managers[FWD_MAX_MANAGERS];
+	unsigned n_managers;
+	char public_key[FWD_KEY_Z85_LEN + 1];
+	char secret_key_file[FWD_PATH_MAX];
+
+	struct fwd_route_cfg routes[FWD_MAX_ROUTES];
+	unsigned n_routes;
+	char user[32];               /* drop to this user after set-up ("" : stay) */
+	char stats_file[FWD_PATH_MAX]; /* counters written here at exit ("" : none) */
+	bool exit_on_eof;            /* pcap: stop once the input is done and quiet */
+
+	uint32_t fixed_affinities;
+	uint16_t reader_slots;
+	char shm_group[32];          /* "" : owner only (0600) */
+
+	uint64_t heartbeat_ms;
+	uint64_t sweep_ms;
+	uint32_t sweep_buckets;
+	uint64_t hold_ms;            /* how long a held first packet waits */
+
+	bool act_nat, act_seq, act_interest, act_advertise;
+};
+
+extern const struct cfg_schema fwd_config_schema;
+
+/* The capability set (MSG_CAP bits) this configuration lets the agent announce. */
+uint64_t fwd_config_caps(const struct fwd_config *c);
+
+#endif

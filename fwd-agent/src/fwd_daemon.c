@@ -1,0 +1,464 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * loom-fwd-agent's control thread: set-up in the order privileges allow,
+ * then one event loop for the managers, the punt queues, routing updates,
+ * expiry and signals, while the workers move packets.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <urcu-qsbr.h>
+#include <zmq.h>
+
+#include "common/ev.h"
+#include "common/log.h"
+#include "common/priv.h"
+#include "fwd_daemon.h"
+
+struct fwd_daemon {
+	const struct fwd_config *cfg;
+	struct ev_loop *loop;
+	void *zctx;
+	struct fwd_aff *aff;
+	struct fwd_mgrs *mgrs;
+	struct rt_table *rt;
+	struct fwd_dp dp;
+	unsigned nworkers;
+	struct fwd_worker *workers;
+	pthread_t *threads;
+	bool threads_started;
+	struct ev_handle *sig[3], *notify, *sweep, *rt_h, *eof_h;
+	uint64_t last_answer_ms;
+	uint64_t eof_quiet_since;
+	int exit_code;
+};
+
+/* ---- control thread callbacks ------------------------------------------------ */
+
+static void wake_control(void *arg)
+{
+	ev_notify(arg);
+}
+
+/* A worker queued interest matches: send them (rate limited per manager). */
+static void on_notify(struct ev_loop *loop, void *arg, int what)
+{
+	struct fwd_daemon *d = arg;
+	uint64_t now = ev_now_ms();
+
+	(void)loop;
+	(void)what;
+	if (d->rt) { /* workers may have asked for neighbour resolution */
+		rcu_thread_online();
+		rt_process(d->rt);
+		rcu_thread_offline();
+	}
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		struct fwd_slot *s;
+		while ((s = fwd_ring_consume_begin(&d->workers[i].punts)) != NULL) {
+			struct fwd_punt p = {
+				.owner = s->owner, .fixed = s->fixed, .key = s->key,
+				.dispatch = s->dispatch, .info = s->info, .reasons = s->reasons,
+				.mgr_len = s->mgr_len,
+				.packet = s->len ? s->data : NULL, .packet_len = s->len,
+			};
+			memcpy(p.smask, s->smask, 16);
+			memcpy(p.dmask, s->dmask, 16);
+			memcpy(p.mgr_data, s->mgr_data, s->mgr_len);
+			if (fwd_mgr_punt(d->mgrs, &p, now) < 0 && s->len) {
+				/* refused (rate, queue): a held packet is gone, the sender
+				 * retransmits; do not wait for an answer that won't come */
+				uint32_t o = atomic_load(&d->dp.open_punts);
+				while (o && !atomic_compare_exchange_weak(&d->dp.open_punts, &o, o - 1))
+					;
+			}
+			fwd_ring_consume_end(&d->workers[i].punts);
+		}
+	}
+}
+
+/* A manager handed a packet back: the worker of its flow sends it on. */
+static void deliver(void *arg, uint16_t owner, const uint8_t *ip, uint32_t len, int64_t rank)
+{
+	struct fwd_daemon *d = arg;
+	uint32_t o = atomic_load(&d->dp.open_punts);
+
+	while (o && !atomic_compare_exchange_weak(&d->dp.open_punts, &o, o - 1))
+		;
+	d->last_answer_ms = ev_now_ms();
+	/* any worker will do: its pipeline is the same; 0 keeps order per run */
+	if (fwd_worker_inject(&d->workers[0], owner, ip, len, rank) < 0)
+		log_debug("returned packet dropped: worker queue full");
+}
+
+static void on_sweep(struct ev_loop *loop, void *arg, int what)
+{
+	struct fwd_daemon *d = arg;
+	uint64_t now = ev_now_ms();
+
+	(void)loop;
+	(void)what;
+	fwd_aff_expire(d->aff, now, d->cfg->sweep_buckets);
+	fwd_aff_reclaim(d->aff);
+	/* held packets whose manager never answered: stop waiting for them */
+	if (atomic_load(&d->dp.open_punts) && now - d->last_answer_ms > d->cfg->hold_ms)
+		atomic_store(&d->dp.open_punts, 0);
+	on_notify(loop, d, 0); /* punts queued while the notify was coalesced */
+}
+
+static void on_rt(struct ev_loop *loop, void *arg, int what)
+{
+	struct fwd_daemon *d = arg;
+
+	(void)loop;
+	(void)what;
+	rcu_thread_online();
+	if (rt_process(d->rt) < 0)
+		log_warn("routing table mirror: netlink socket failed");
+	rcu_thread_offline();
+}
+
+static void on_signal(struct ev_loop *loop, void *arg, int what)
+{
+	(void)arg;
+	(void)what;
+	ev_stop(loop);
+}
+
+/* pcap: when the input is done and nothing is in flight, the run is over. */
+static void on_eof_check(struct ev_loop *loop, void *arg, int what)
+{
+	struct fwd_daemon *d = arg;
+	uint64_t now = ev_now_ms();
+
+	(void)what;
+	if (!pktio_eof(d->dp.io) || atomic_load(&d->dp.open_punts)) {
+		d->eof_quiet_since = 0;
+		return;
+	}
+	if (!d->eof_quiet_since)
+		d->eof_quiet_since = now;
+	else if (now - d->eof_quiet_since > 300)
+		ev_stop(loop);
+}
+
+/* pcap-sync: the next input packet waits until every held one was answered */
+static bool gate_open(void *arg)
+{
+	struct fwd_daemon *d = arg;
+
+	return atomic_load(&d->dp.open_punts) == 0;
+}
+
+/* ---- set-up --------------------------------------------------------------------- */
+
+static unsigned cores(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 && n <= FWD_MAX_WORKERS ? (unsigned)n : 1;
+}
+
+static int open_io(struct fwd_daemon *d)
+{
+	const struct fwd_config *c = d->cfg;
+	struct pktio_cfg pc;
+
+	pktio_cfg_init(&pc, c->backend == FWD_IO_PCAP ? "pcap" : "afpacket");
+	d->nworkers = c->backend == FWD_IO_PCAP ? 1 : (c->workers ? c->workers : cores());
+	pc.n_queues = d->nworkers;
+	pc.n_ports = c->n_interfaces;
+	pc.rx_frames = c->ring_frames;
+	pc.tx_frames = c->ring_frames;
+	pc.fanout_id = c->fanout_id;
+	pc.vnet_hdr = true;
+	pc.pace = c->pcap_pace == FWD_PACE_REAL ? PKTIO_PACE_REAL : PKTIO_PACE_FAST;
+	pc.loop = c->pcap_loop;
+	if (c->pcap_sync) {
+		pc.gate = gate_open;
+		pc.gate_arg = d;
+	}
+	for (unsigned i = 0; i < c->n_interfaces; i++) {
+		const struct fwd_iface_cfg *f = &c->interfaces[i];
+		pc.ports[i].ifname = f->name;
+		pc.ports[i].pcap_in = f->pcap_in[0] ? f->pcap_in : NULL;
+		pc.ports[i].pcap_out = f->pcap_out[0] ? f->pcap_out : NULL;
+		pc.ports[i].flags = f->csum_partial ? PKTIO_PORT_CSUM_PARTIAL : 0;
+	}
+	int r = pktio_open(&pc, &d->dp.io);
+	if (r < 0)
+		return log_errno(r, "opening the %s packet back end", pc.backend);
+	return 0;
+}
+
+static int open_routes(struct fwd_daemon *d)
+{
+	const struct fwd_config *c = d->cfg;
+	struct fwd_dp *dp = &d->dp;
+
+	dp->nports = c->n_interfaces;
+	if (c->backend == FWD_IO_PCAP) {
+		for (unsigned i = 0; i < c->n_interfaces; i++)
+			memcpy(dp->ports[i].mac, c->interfaces[i].mac, 6);
+		for (unsigned i = 0; i < c->n_routes; i++) {
+			struct fwd_static_route *r = &dp->routes[dp->nroutes++];
+			memcpy(r->addr, c->routes[i].prefix.addr, 16);
+			memcpy(r->mask, c->routes[i].prefix.mask, 16);
+			memcpy(r->dmac, c->routes[i].mac, 6);
+			for (unsigned p = 0; p < c->n_interfaces; p++)
+				if (!strcmp(c->routes[i].interface, c->interfaces[p].name))
+					r->port = (uint16_t)p;
+		}
+		return 0;
+	}
+
+	struct rt_cfg rc = { .notify = wake_control, .notify_arg = d->loop };
+	rcu_thread_online();
+	int r = rt_open(&d->rt, &rc);
+	if (r == 0) {
+		for (unsigned i = 0; i < c->n_interfaces && r == 0; i++) {
+			struct rt_link l;
+			r = rt_link_by_name(d->rt, c->interfaces[i].name, &l);
+			if (r < 0) {
+				log_err("interface %s: not found", c->interfaces[i].name);
+				break;
+			}
+			dp->ports[i].ifindex = l.ifindex;
+			memcpy(dp->ports[i].mac, l.mac, 6);
+		}
+	}
+	rcu_thread_offline();
+	if (r < 0)
+		return log_errno(r, "mirroring the routing table");
+	dp->rt = d->rt;
+	return ev_reader_add(d->loop, rt_fd(d->rt), on_rt, d, &d->rt_h);
+}
+
+static uint64_t instance_id(const char *name)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (const char *p = name; *p; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+	return h;
+}
+
+static int read_secret(const char *path, char out[FWD_KEY_Z85_LEN + 1])
+{
+	FILE *f = fopen(path, "r");
+	char buf[128];
+
+	if (!f)
+		return -errno;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	if (strlen(buf) != FWD_KEY_Z85_LEN)
+		return -EINVAL;
+	memcpy(out, buf, FWD_KEY_Z85_LEN + 1);
+	return 0;
+}
+
+static int open_managers(struct fwd_daemon *d, uint32_t generation)
+{
+	const struct fwd_config *c = d->cfg;
+	struct fwd_mgrs_cfg mc;
+	int r;
+
+	memset(&mc, 0, sizeof(mc));
+	mc.n = c->n_managers;
+	mc.instance = instance_id(c->instance);
+	mc.generation = generation;
+	mc.heartbeat_ms = (uint32_t)c->heartbeat_ms;
+	memcpy(mc.identity.addr, c->address, 16);
+	snprintf(mc.identity.host, sizeof(mc.identity.host), "%s", c->host_name);
+	memcpy(mc.public_key, c->public_key, sizeof(mc.public_key));
+	if (c->secret_key_file[0] && (r = read_secret(c->secret_key_file, mc.secret_key)) < 0)
+		return log_errno(r, "reading the secret key from %s", c->secret_key_file);
+	for (unsigned i = 0; i < c->n_managers; i++) {
+		const struct fwd_manager_cfg *m = &c->managers[i];
+		snprintf(mc.mgr[i].endpoint, sizeof(mc.mgr[i].endpoint), "%s", m->endpoint);
+		memcpy(mc.mgr[i].server_key, m->server_key, sizeof(mc.mgr[i].server_key));
+		memcpy(mc.mgr[i].auth_key, m->auth_key, sizeof(m->auth_key));
+		mc.mgr[i].auth_key_len = m->auth_key_len;
+		mc.mgr[i].punt_rate = m->punt_rate;
+		mc.mgr[i].punt_burst = m->punt_burst;
+	}
+	r = fwd_mgrs_open(d->loop, d->zctx, &mc, d->aff, fwd_config_caps(c), deliver, d,
+			  &d->mgrs);
+	memset(mc.secret_key, 0, sizeof(mc.secret_key));
+	return r < 0 ? log_errno(r, "connecting to the managers") : 0;
+}
+
+static void write_stats(struct fwd_daemon *d)
+{
+	const char *path = d->cfg->stats_file;
+	struct fwd_aff_stats as;
+
+	if (!path[0])
+		return;
+	FILE *f = fopen(path, "w");
+	if (!f) {
+		log_errno(-errno, "writing %s", path);
+		return;
+	}
+	for (unsigned c = 0; c < FWD_C__COUNT; c++) {
+		uint64_t sum = 0;
+		for (unsigned w = 0; w < d->nworkers; w++)
+			sum += fwd_worker_ctr(&d->workers[w], c);
+		fprintf(f, "dp.%u %" PRIu64 " # %s\n", c, sum, fwd_ctr_str(c));
+	}
+	fwd_aff_get_stats(d->aff, &as);
+	for (unsigned u = 0; u < FWD_UPD__COUNT; u++)
+		fprintf(f, "update.%u %" PRIu64 " # %s\n", u, as.upd[u], fwd_upd_str(u));
+	fprintf(f, "fixed %" PRIu64 "\nwildcards %u\nexpired %" PRIu64 "\nevicted %" PRIu64 "\n",
+		as.nfixed, as.nwild, as.expired, as.evicted);
+	for (unsigned m = 0; m < d->cfg->n_managers; m++)
+		for (unsigned c = 0; c < FWD_MGR__COUNT; c++)
+			fprintf(f, "mgr%u.%u %" PRIu64 " # %s\n", m, c,
+				fwd_mgr_counter(d->mgrs, m, c), fwd_mgr_ctr_str(c));
+	fclose(f);
+}
+
+static void teardown(struct fwd_daemon *d)
+{
+	atomic_store(&d->dp.stop, true);
+	if (d->threads_started)
+		for (unsigned i = 0; i < d->nworkers; i++)
+			pthread_join(d->threads[i], NULL);
+	if (d->workers)
+		write_stats(d);
+	for (unsigned i = 0; d->workers && i < d->nworkers; i++)
+		fwd_worker_fini(&d->workers[i]);
+	fwd_mgrs_close(d->mgrs);
+	for (unsigned i = 0; i < 3; i++)
+		ev_cancel(&d->sig[i]);
+	ev_cancel(&d->notify);
+	ev_cancel(&d->sweep);
+	ev_cancel(&d->rt_h);
+	ev_cancel(&d->eof_h);
+	if (d->rt) {
+		rcu_thread_online();
+		rt_close(d->rt);
+		rcu_thread_offline();
+	}
+	pktio_close(d->dp.io);
+	fwd_aff_close(d->aff);
+	if (d->zctx)
+		zmq_ctx_term(d->zctx);
+	ev_loop_free(d->loop);
+	free(d->workers);
+	free(d->threads);
+}
+
+/* The capabilities kept after set-up, each with its reason. */
+static const cap_value_t keep_caps[] = {
+	CAP_NET_RAW,   /* transmit on the AF_PACKET sockets opened before the drop */
+	CAP_NET_ADMIN, /* ask the kernel to resolve neighbours (RTM_NEWNEIGH, NTF_USE) */
+};
+
+int fwd_daemon_run(const struct fwd_config *cfg)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
+	struct fwd_daemon d = { .cfg = cfg };
+	struct shm_table_repair rep;
+	int r;
+
+	/* before any thread exists (liburcu's, ZeroMQ's, ours): they inherit it */
+	if ((r = ev_block_signals(sigs, 3)) < 0)
+		return log_errno(r, "blocking signals");
+	rcu_register_thread();
+	rcu_thread_offline();
+	d.loop = ev_loop_new();
+	d.zctx = zmq_ctx_new();
+	if (!d.loop || !d.zctx) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (unsigned i = 0; i < 3 && r >= 0; i++)
+		r = ev_signal_add(d.loop, sigs[i], on_signal, &d, &d.sig[i]);
+	if (r < 0 || (r = open_io(&d)) < 0 || (r = open_routes(&d)) < 0)
+		goto out;
+
+	struct fwd_aff_cfg ac = {
+		.instance = cfg->instance, .capacity = cfg->fixed_affinities,
+		.lanes = d.nworkers, .rcu_slots = cfg->reader_slots, .caps = fwd_config_caps(cfg),
+		.perm = { .mode = 0600, .gid = (gid_t)-1 },
+	};
+	if (cfg->shm_group[0]) {
+		struct group *g = getgrnam(cfg->shm_group);
+		if (!g) {
+			log_err("shm-group %s: no such group", cfg->shm_group);
+			r = -ENOENT;
+			goto out;
+		}
+		ac.perm.mode = 0660;
+		ac.perm.gid = g->gr_gid;
+	}
+	r = fwd_aff_open(&ac, &d.aff, &rep);
+	if (r < 0) {
+		log_errno(r, "opening the affinity tables of instance %s", cfg->instance);
+		goto out;
+	}
+	if (rep.entries || rep.rolled_back || rep.bad_slots)
+		log_notice("took over the affinity table: %" PRIu64 " fixed affinities kept, %" PRIu64
+			   " slots repaired%s", rep.entries, rep.bad_slots + rep.duplicates,
+			   rep.rolled_back ? ", an interrupted update rolled back" : "");
+	d.dp.fixed = fwd_aff_table(d.aff);
+	d.dp.snap = fwd_aff_snap(d.aff);
+	d.dp.wake_control = wake_control;
+	d.dp.wake_arg = d.loop;
+
+	d.workers = calloc(d.nworkers, sizeof(*d.workers));
+	d.threads = calloc(d.nworkers, sizeof(*d.threads));
+	if (!d.workers || !d.threads) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (unsigned i = 0; i < d.nworkers; i++)
+		if ((r = fwd_worker_init(&d.workers[i], &d.dp, i)) < 0) {
+			log_errno(r, "worker %u", i);
+			goto out;
+		}
+
+	if ((r = priv_drop(cfg->user, keep_caps, LOOM_ARRAY_SIZE(keep_caps))) < 0) {
+		log_errno(r, "dropping privileges");
+		goto out;
+	}
+
+	if ((r = open_managers(&d, shm_seg_generation(shm_table_seg(d.dp.fixed)))) < 0 ||
+	    (r = ev_notify_add(d.loop, on_notify, &d, &d.notify)) < 0 ||
+	    (r = ev_timer_periodic_add(d.loop, cfg->sweep_ms, on_sweep, &d, &d.sweep)) < 0)
+		goto out;
+	if (cfg->backend == FWD_IO_PCAP && cfg->exit_on_eof &&
+	    (r = ev_timer_periodic_add(d.loop, 50, on_eof_check, &d, &d.eof_h)) < 0)
+		goto out;
+
+	for (unsigned i = 0; i < d.nworkers; i++) {
+		if ((r = -pthread_create(&d.threads[i], NULL, fwd_worker_main, &d.workers[i])) < 0) {
+			log_errno(r, "starting worker %u", i);
+			atomic_store(&d.dp.stop, true);
+			for (unsigned j = 0; j < i; j++)
+				pthread_join(d.threads[j], NULL);
+			goto out;
+		}
+	}
+	d.threads_started = true;
+	log_notice("running: instance %s, %u worker%s on %u interface%s, %u manager%s",
+		   cfg->instance, d.nworkers, d.nworkers == 1 ? "" : "s", cfg->n_interfaces,
+		   cfg->n_interfaces == 1 ? "" : "s", cfg->n_managers,
+		   cfg->n_managers == 1 ? "" : "s");
+	r = ev_run(d.loop);
+	log_notice("stopping");
+out:
+	teardown(&d);
+	rcu_unregister_thread();
+	return r;
+}

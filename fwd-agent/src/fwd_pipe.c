@@ -1,0 +1,692 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The forwarding agent's per-packet pipeline (see fwd_dp.h for the shape).
+ *
+ * A burst is processed in three passes so the shared table's lookups can
+ * be batched: parse and build keys; one batched fixed-affinity lookup;
+ * then per packet the decision, the actions and the routing. Everything a
+ * packet needs is copied out of shared memory under its version (the value
+ * of a fixed affinity, the snapshot view) inside one read-side section per
+ * burst.
+ */
+#include <errno.h>
+#include <net/ethernet.h>
+#include <netinet/icmp6.h>
+#include <netinet/if_ether.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+#include <urcu-qsbr.h>
+
+#include "common/log.h"
+#include "common/msg_wire.h"
+#include "common/pkt.h"
+#include "fwd_dp.h"
+
+static const char *const ctr_names[] = { FWD_CTR_LIST(LOOM_XSTR) };
+
+const char *fwd_ctr_str(enum fwd_ctr c)
+{
+	return (unsigned)c < FWD_C__COUNT ? ctr_names[c] : "?";
+}
+
+static inline void count(struct fwd_worker *w, enum fwd_ctr c)
+{
+	__atomic_store_n(&w->ctr[c], __atomic_load_n(&w->ctr[c], __ATOMIC_RELAXED) + 1,
+			 __ATOMIC_RELAXED);
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- routing ------------------------------------------------------------- */
+
+void fwd_route(const struct fwd_dp *dp, const uint8_t dst[16], uint32_t hash, struct fwd_hop *h)
+{
+	memset(h, 0, sizeof(*h));
+	if (!dp->rt) {
+		const struct fwd_static_route *best = NULL;
+		unsigned best_len = 0;
+
+		for (unsigned i = 0; i < dp->nroutes; i++) {
+			const struct fwd_static_route *r = &dp->routes[i];
+			if (!aff_masked_eq(r->addr, r->mask, dst))
+				continue;
+			unsigned len = 0;
+			for (unsigned b = 0; b < 16; b++)
+				len += (unsigned)__builtin_popcount(r->mask[b]);
+			if (!best || len > best_len) {
+				best = r;
+				best_len = len;
+			}
+		}
+		if (!best) {
+			h->verdict = RT_DROP;
+			return;
+		}
+		h->verdict = RT_FORWARD;
+		h->port = best->port;
+		memcpy(h->smac, dp->ports[best->port].mac, 6);
+		memcpy(h->dmac, best->dmac, 6);
+		memcpy(h->nexthop, dst, 16);
+		return;
+	}
+
+	struct rt_hop rh;
+	rt_lookup_flow(dp->rt, dst, hash, &rh);
+	h->verdict = rh.verdict;
+	h->ifindex = rh.ifindex;
+	memcpy(h->nexthop, rh.nexthop, 16);
+	if (rh.verdict != RT_FORWARD && rh.verdict != RT_NO_NEIGH)
+		return;
+	/* only our own interfaces: a route out of another one is not ours to use */
+	for (unsigned p = 0; p < dp->nports; p++) {
+		if (dp->ports[p].ifindex == rh.ifindex) {
+			h->port = (uint16_t)p;
+			memcpy(h->smac, rh.if_mac, 6);
+			memcpy(h->dmac, rh.neigh_mac, 6);
+			return;
+		}
+	}
+	h->verdict = RT_LOCAL; /* out of an interface we do not own: the kernel's job */
+}
+
+/* ---- fragments ----------------------------------------------------------- */
+
+static struct fwd_frag *frag_slot(struct fwd_worker *w, const uint8_t *s, const uint8_t *d,
+				  uint32_t id, uint8_t proto)
+{
+	uint64_t h = id * 0x9e3779b97f4a7c15ULL;
+
+	for (unsigned i = 0; i < 16; i++)
+		h = (h ^ s[i] ^ ((uint64_t)d[i] << 8)) * 0x100000001b3ULL;
+	h ^= proto;
+	return &w->frags[(h >> 20) % FWD_FRAG_SLOTS];
+}
+
+/* Virtual reassembly: later fragments carry no ports; they take the key of
+ * their first fragment, seen earlier on this worker (the kernel's fanout
+ * hash of a fragment covers the addresses only, so every fragment of a
+ * datagram lands on the same worker). */
+static int frag_key(struct fwd_worker *w, const struct flow_key *k, uint32_t id, bool first,
+		    uint64_t now_ms, struct flow_key *out)
+{
+	struct fwd_frag *f = frag_slot(w, k->saddr, k->daddr, id, k->proto);
+
+	if (first) {
+		memcpy(f->saddr, k->saddr, 16);
+		memcpy(f->daddr, k->daddr, 16);
+		f->id = id;
+		f->proto = k->proto;
+		f->key = *k;
+		f->expires_ms = now_ms + FWD_FRAG_TTL_MS;
+		*out = *k;
+		return 0;
+	}
+	if (f->expires_ms <= now_ms || f->id != id || f->proto != k->proto ||
+	    memcmp(f->saddr, k->saddr, 16) || memcmp(f->daddr, k->daddr, 16))
+		return -ENOENT;
+	*out = f->key;
+	return 0;
+}
+
+/* ---- interest -------------------------------------------------------------- */
+
+static uint16_t reasons_of(const struct pkt_view *v)
+{
+	uint16_t r = MSG_INT_ALL;
+
+	if ((v->flags & PKT_F_L4) && v->l4_proto == IPPROTO_TCP) {
+		static const uint16_t bit[6] = { MSG_INT_FIN, MSG_INT_SYN, MSG_INT_RST,
+						 MSG_INT_PSH, MSG_INT_ACK, MSG_INT_URG };
+		for (unsigned i = 0; i < 6; i++)
+			if (v->tcp_flags & (1u << i))
+				r |= bit[i];
+	}
+	if ((v->flags & PKT_F_L4) && v->l4_len > v->l4_hdr_len)
+		r |= MSG_INT_DATA;
+	if (v->flags & PKT_F_FRAG)
+		r |= MSG_INT_FRAGMENT;
+	return r;
+}
+
+/* ---- the decision ------------------------------------------------------------ */
+
+struct verdict {
+	bool forward;                /* send the (rewritten) packet on */
+	bool punt;                   /* queue an interest match */
+	bool punt_data;              /* with the packet */
+	bool fixed;
+	uint16_t reasons;
+	uint16_t owner;
+	struct aff_actions act;      /* actions to apply before forwarding */
+	bool have_act;
+	const struct aff_wild *wild; /* the matching wildcard, for the punt */
+	struct flow_key key;         /* the matching affinity's key */
+	uint8_t mgr_len;
+	const uint8_t *mgr_data;
+};
+
+/*
+ * What interest criteria ask for this packet. Without an interest action a
+ * wildcard attracts every packet it matches (seed 001: the first packet of
+ * a flow goes to the manager, which returns it); with one, only the packets
+ * whose kind is in the mask. The data, copy and hold vectors decide whether
+ * the packet travels with the match and whether the original goes on.
+ */
+static void interest(const struct aff_actions *a, bool wildcard, uint16_t reasons,
+		     struct verdict *out)
+{
+	if (!(a->flags & AFF_F_INTEREST)) {
+		if (wildcard) {
+			out->punt = out->punt_data = true;
+			out->forward = false;
+			out->reasons = reasons & (MSG_INT_ALL | MSG_INT_SYN);
+		}
+		return;
+	}
+	uint16_t hit = reasons & a->int_mask;
+	if (!hit)
+		return;
+	out->punt = true;
+	out->reasons = hit;
+	out->punt_data = (hit & (a->int_data | a->int_copy | a->int_hold)) != 0;
+	if (hit & a->int_hold)
+		out->forward = false;
+}
+
+/* ---- actions ----------------------------------------------------------------- */
+
+static bool addr_zero(const uint8_t a[16])
+{
+	static const uint8_t z[16];
+	static const uint8_t v4z[16] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	return !memcmp(a, z, 16) || !memcmp(a, v4z, 16);
+}
+
+/* Apply NAT and sequence adjust; the destination to route to comes back. */
+static int apply(struct fwd_worker *w, uint8_t *buf, struct pkt_view *v,
+		 const struct aff_actions *a, bool icmp_err, const struct pkt_quote *q,
+		 uint8_t route_to[16])
+{
+	if (a->flags & AFF_F_NAT) {
+		struct pkt_nat nat = { .present = a->nat_fields, .sport = a->nat_sport,
+				       .dport = a->nat_dport };
+		memcpy(nat.saddr, a->nat_saddr, 16);
+		memcpy(nat.daddr, a->nat_daddr, 16);
+		if (icmp_err) {
+			/* the error travels like the flow; its quote is a packet of
+			 * the reverse direction: mirror the translation onto it,
+			 * and the outer packet only has addresses */
+			struct pkt_nat qn = { 0 };
+			if (nat.present & PKT_NAT_DADDR) {
+				qn.present |= PKT_NAT_SADDR;
+				memcpy(qn.saddr, nat.daddr, 16);
+			}
+			if (nat.present & PKT_NAT_DPORT) {
+				qn.present |= PKT_NAT_SPORT;
+				qn.sport = nat.dport;
+			}
+			if (nat.present & PKT_NAT_SADDR) {
+				qn.present |= PKT_NAT_DADDR;
+				memcpy(qn.daddr, nat.saddr, 16);
+			}
+			if (nat.present & PKT_NAT_SPORT) {
+				qn.present |= PKT_NAT_DPORT;
+				qn.dport = nat.sport;
+			}
+			if (qn.present && pkt_icmp_quote_rewrite(buf, v, q, &qn) < 0)
+				return -EINVAL;
+			nat.present &= PKT_NAT_SADDR | PKT_NAT_DADDR;
+			count(w, FWD_C_ICMP_XLATE);
+		}
+		if (nat.present && pkt_rewrite(buf, v, &nat) < 0)
+			return -EINVAL;
+		count(w, FWD_C_NAT);
+	}
+	if ((a->flags & AFF_F_SEQ) && !icmp_err && (v->flags & PKT_F_L4) &&
+	    v->l4_proto == IPPROTO_TCP) {
+		struct pkt_seq_adj adj = { .seq_delta = a->seq_delta, .seq_init = a->seq_init,
+					   .ack_delta = a->ack_delta, .ack_init = a->ack_init };
+		if (pkt_tcp_seq_adjust(buf, v, &adj) < 0)
+			return -EINVAL;
+		count(w, FWD_C_SEQ);
+	}
+	/* the destination after translation */
+	if (v->family == PKT_IPV4)
+		key_addr_from_v4(route_to, *(const uint32_t *)(const void *)(buf + v->l3_off + 16));
+	else
+		memcpy(route_to, buf + v->l3_off + 24, 16);
+	if (a->flags & AFF_F_DISPATCH) {
+		if (addr_zero(a->fwd_addr))
+			return -EHOSTUNREACH; /* forward address 0: drop after counting */
+		memcpy(route_to, a->fwd_addr, 16);
+		count(w, FWD_C_DISPATCH);
+	}
+	return 0;
+}
+
+/* ---- punts ---------------------------------------------------------------------- */
+
+static void punt(struct fwd_worker *w, const struct verdict *vd, const uint8_t *ip, uint32_t len)
+{
+	struct fwd_slot *s = fwd_ring_produce_begin(&w->punts);
+
+	if (!s) {
+		count(w, FWD_C_PUNT_FULL);
+		return;
+	}
+	s->kind = FWD_SLOT_PUNT;
+	s->owner = vd->owner;
+	s->fixed = vd->fixed;
+	s->reasons = vd->reasons;
+	s->key = vd->key;
+	s->dispatch = (vd->act.flags & AFF_F_DISPATCH) != 0;
+	s->info = (vd->act.flags & AFF_F_INFO) != 0;
+	if (vd->wild) {
+		memcpy(s->smask, vd->wild->smask, 16);
+		memcpy(s->dmask, vd->wild->dmask, 16);
+	}
+	s->mgr_len = vd->mgr_len;
+	memcpy(s->mgr_data, vd->mgr_data, vd->mgr_len);
+	s->len = 0;
+	if (vd->punt_data) {
+		if (len > FWD_SLOT_BYTES) {
+			count(w, FWD_C_PUNT_FULL); /* bigger than a first packet should be */
+			return;
+		}
+		memcpy(s->data, ip, len);
+		s->len = len;
+	}
+	fwd_ring_produce_end(&w->punts);
+	count(w, FWD_C_PUNT);
+	if (!vd->forward) {
+		count(w, FWD_C_HELD);
+		atomic_fetch_add_explicit(&w->dp->open_punts, 1, memory_order_relaxed);
+	}
+}
+
+/* ---- ARP and neighbour replies for advertised addresses --------------------- */
+
+static bool advertised(const struct aff_snap_view *sv, const uint8_t addr[16])
+{
+	return sv && aff_snap_advertised(sv, addr);
+}
+
+static void arp_reply(struct fwd_worker *w, const struct pktio_pkt *p,
+		      const struct aff_snap_view *sv, struct pktio_pkt *out, unsigned *nout)
+{
+	const uint8_t *b = p->data;
+	uint8_t tip[16];
+
+	/* Ethernet + ARP for IPv4 over Ethernet, request */
+	if (p->len < 42 || b[12] != 0x08 || b[13] != 0x06 || b[14] != 0 || b[15] != 1 ||
+	    b[16] != 0x08 || b[17] != 0 || b[18] != 6 || b[19] != 4 || b[20] != 0 || b[21] != 1)
+		return;
+	key_addr_from_v4(tip, *(const uint32_t *)(const void *)(b + 38));
+	if (!advertised(sv, tip) || p->port >= w->dp->nports)
+		return;
+	uint8_t *r = w->reply;
+	const uint8_t *mac = w->dp->ports[p->port].mac;
+	memcpy(r, b + 6, 6);          /* to the asker */
+	memcpy(r + 6, mac, 6);
+	r[12] = 0x08;
+	r[13] = 0x06;
+	memcpy(r + 14, b + 14, 6);    /* htype, ptype, hlen, plen */
+	r[20] = 0;
+	r[21] = 2;                    /* reply */
+	memcpy(r + 22, mac, 6);       /* sender: us, for the advertised address */
+	memcpy(r + 28, b + 38, 4);
+	memcpy(r + 32, b + 22, 6);    /* target: the asker */
+	memcpy(r + 38, b + 28, 4);
+	memset(r + 42, 0, 18);        /* pad to the Ethernet minimum */
+	out[*nout] = (struct pktio_pkt){ .data = r, .len = 60, .room = sizeof(w->reply),
+					 .port = p->port };
+	(*nout)++;
+	count(w, FWD_C_ARP_REPLY);
+}
+
+/* ---- forwarding ----------------------------------------------------------------- */
+
+static bool route_out(struct fwd_worker *w, struct pktio_pkt *p, struct pkt_view *v,
+		      const uint8_t dst[16], uint32_t hash)
+{
+	struct fwd_hop h;
+
+	fwd_route(w->dp, dst, hash, &h);
+	switch (h.verdict) {
+	case RT_FORWARD:
+		break;
+	case RT_LOCAL:
+		count(w, FWD_C_LOCAL);
+		return false;
+	case RT_NO_NEIGH:
+		if (w->dp->rt)
+			rt_resolve(w->dp->rt, h.ifindex, h.nexthop);
+		count(w, FWD_C_NO_NEIGH);
+		return false;
+	default:
+		count(w, FWD_C_NO_ROUTE);
+		return false;
+	}
+	if (pkt_ttl_dec(p->data, v) < 0) {
+		count(w, FWD_C_TTL);
+		return false;
+	}
+	memcpy(p->data, h.dmac, 6);
+	memcpy(p->data + 6, h.smac, 6);
+	p->port = h.port;
+	return true;
+}
+
+/* Everything after parsing, for one packet. Returns true if it goes out. */
+static bool decide(struct fwd_worker *w, struct pktio_pkt *p, struct pkt_view *v,
+		   const struct flow_key *k, const struct shm_entry *e, bool icmp_err,
+		   const struct pkt_quote *q, const struct aff_snap_view *sv, int64_t below,
+		   uint64_t now_ms, uint64_t now_ns)
+{
+	struct fwd_dp *dp = w->dp;
+	struct verdict vd = { .forward = true };
+	uint16_t reasons = reasons_of(v);
+	uint8_t route_to[16];
+
+	if (e) {
+		struct aff_fixed f;
+		if (shm_entry_read(dp->fixed, e, NULL, &f) == 0) {
+			if (f.expires_ms && f.expires_ms <= now_ms) {
+				count(w, FWD_C_FIXED_EXPIRED);
+			} else {
+				count(w, FWD_C_FIXED_HIT);
+				shm_table_count(dp->fixed, w->id, shm_entry_index(dp->fixed, e),
+						v->len, now_ns);
+				vd.fixed = true;
+				vd.owner = f.owner;
+				vd.act = f.act;
+				vd.have_act = true;
+				vd.key = *k;
+				vd.mgr_len = f.mgr_len;
+				memcpy(w->scratch, f.mgr_data, f.mgr_len); /* outlives f */
+				vd.mgr_data = w->scratch;
+				interest(&f.act, false, reasons, &vd);
+			}
+		}
+	}
+	if (!vd.have_act && sv) {
+		int i = aff_snap_find(sv, k, below, now_ms);
+		if (i >= 0) {
+			const struct aff_wild *wd = &sv->wild[i];
+			count(w, FWD_C_WILD_HIT);
+			vd.wild = wd;
+			vd.owner = wd->owner;
+			vd.act = wd->act;
+			vd.have_act = true;
+			vd.key = wd->key;
+			vd.mgr_len = wd->mgr_len;
+			vd.mgr_data = wd->mgr_data;
+			interest(&wd->act, true, reasons, &vd);
+		}
+	}
+	if (vd.punt)
+		punt(w, &vd, p->data + v->l3_off, v->len - v->l3_off);
+	if (!vd.forward)
+		return false;
+
+	if (vd.have_act) {
+		int r = apply(w, p->data, v, &vd.act, icmp_err, q, route_to);
+		if (r == -EHOSTUNREACH) {
+			count(w, FWD_C_DISPATCH_DROP);
+			return false;
+		}
+		if (r < 0) {
+			count(w, FWD_C_MALFORMED);
+			return false;
+		}
+	} else {
+		memcpy(route_to, k->daddr, 16);
+		if (advertised(sv, route_to)) {
+			count(w, FWD_C_ADV_DROP); /* nobody serves this port of it */
+			return false;
+		}
+	}
+	if (!route_out(w, p, v, route_to, (uint32_t)(k->sport ^ k->dport)))
+		return false;
+	if (!vd.have_act)
+		count(w, FWD_C_ROUTED);
+	return true;
+}
+
+/* Parse p and build the key the pipeline looks up; false: dropped or not ours. */
+static bool classify(struct fwd_worker *w, struct pktio_pkt *p, struct pkt_view *v,
+		     struct flow_key *k, bool *icmp_err, struct pkt_quote *q, uint64_t now_ms)
+{
+	int r = pktio_pkt_parse(p, v);
+
+	*icmp_err = false;
+	if (r < 0) {
+		count(w, FWD_C_MALFORMED);
+		return false;
+	}
+	if (v->family == PKT_NOT_IP) {
+		count(w, FWD_C_NOT_IP);
+		return false;
+	}
+	if (v->flags & PKT_F_ICMP_ERR) {
+		struct flow_key qk;
+		if (pkt_icmp_quote(v, p->data, q, &qk) == 0) {
+			/* the quote went the other way: its flow is the reverse */
+			key_reverse(k, &qk);
+			*icmp_err = true;
+			return true;
+		}
+	}
+	if (pkt_key(v, p->data, k) < 0) {
+		count(w, FWD_C_MALFORMED);
+		return false;
+	}
+	if (v->flags & PKT_F_FRAG) {
+		bool first = !(v->flags & PKT_F_FRAG_LATER);
+		if (frag_key(w, k, v->frag_id, first, now_ms, k) < 0) {
+			count(w, FWD_C_FRAG_ORPHAN);
+			return false;
+		}
+		if (!first)
+			count(w, FWD_C_FRAG_FOLLOW);
+	}
+	return true;
+}
+
+static void process(struct fwd_worker *w, struct pktio_pkt *pkts, unsigned n,
+		    const int64_t *below, struct pktio_pkt *out, unsigned *nout)
+{
+	struct fwd_dp *dp = w->dp;
+	struct pkt_view v[FWD_BURST];
+	struct flow_key keys[FWD_BURST];
+	const struct flow_key *kp[FWD_BURST];
+	const struct shm_entry *ent[FWD_BURST];
+	struct pkt_quote q[FWD_BURST];
+	bool ok[FWD_BURST], icmp_err[FWD_BURST];
+	struct aff_snap_view svs, *sv = NULL;
+	uint64_t now_ns = mono_ns(), now_ms = now_ns / 1000000u;
+	unsigned m = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		ok[i] = classify(w, &pkts[i], &v[i], &keys[i], &icmp_err[i], &q[i], now_ms);
+		if (ok[i])
+			kp[m++] = &keys[i];
+		else if (v[i].family == PKT_NOT_IP && pkts[i].len >= 14)
+			arp_reply(w, &pkts[i], NULL, out, nout); /* needs the snapshot: below */
+	}
+
+	shm_rcu_read_lock(&w->fixed_rd);
+	shm_rcu_read_lock(&w->snap_rd);
+	size_t slen;
+	const void *sp = shm_snap_current(dp->snap, &slen, NULL);
+	if (sp && aff_snap_view(sp, slen, &svs) == 0)
+		sv = &svs;
+
+	/* ARP for advertised addresses (the first pass had no snapshot yet) */
+	if (sv && sv->nadv) {
+		for (unsigned i = 0; i < n; i++)
+			if (!ok[i] && v[i].family == PKT_NOT_IP)
+				arp_reply(w, &pkts[i], sv, out, nout);
+	}
+
+	const struct shm_entry *found[FWD_BURST];
+	shm_table_lookup_batch(dp->fixed, kp, m, found);
+	for (unsigned i = 0, j = 0; i < n; i++)
+		ent[i] = ok[i] ? found[j++] : NULL;
+
+	for (unsigned i = 0; i < n; i++) {
+		if (!ok[i])
+			continue;
+		if (decide(w, &pkts[i], &v[i], &keys[i], ent[i], icmp_err[i], &q[i], sv,
+			   below ? below[i] : INT64_MAX, now_ms, now_ns))
+			out[(*nout)++] = pkts[i];
+	}
+	shm_rcu_read_unlock(&w->snap_rd);
+	shm_rcu_read_unlock(&w->fixed_rd);
+}
+
+static void transmit(struct fwd_worker *w, struct pktio_pkt *out, unsigned n)
+{
+	if (n == 0)
+		return;
+	int sent = pktio_tx_burst(w->dp->io, w->id, out, n);
+	for (int i = 0; i < sent; i++)
+		count(w, FWD_C_TX);
+	for (unsigned i = sent < 0 ? 0 : (unsigned)sent; i < n; i++)
+		count(w, FWD_C_TX_FAIL);
+}
+
+/* Packets the managers returned: each gets an Ethernet header in scratch
+ * space and runs the pipeline, resuming below the service that saw it. */
+static void drain_injects(struct fwd_worker *w)
+{
+	struct fwd_slot *s;
+	uint64_t v;
+
+	if (w->wake_fd >= 0)
+		(void)!read(w->wake_fd, &v, sizeof(v));
+	while ((s = fwd_ring_consume_begin(&w->injects)) != NULL) {
+		struct pktio_pkt p = { 0 }, out[2];
+		unsigned nout = 0;
+		int64_t below = s->rank_done;
+		static uint8_t frame[FWD_SLOT_BYTES + 14];
+
+		if (s->len < 20 || s->len > FWD_SLOT_BYTES) {
+			count(w, FWD_C_INJECT_BAD);
+			fwd_ring_consume_end(&w->injects);
+			continue;
+		}
+		memset(frame, 0, 12);
+		frame[12] = (s->data[0] >> 4) == 6 ? 0x86 : 0x08;
+		frame[13] = (s->data[0] >> 4) == 6 ? 0xdd : 0x00;
+		memcpy(frame + 14, s->data, s->len);
+		p.data = frame;
+		p.len = s->len + 14;
+		p.room = sizeof(frame);
+		fwd_ring_consume_end(&w->injects);
+		count(w, FWD_C_INJECTED);
+		process(w, &p, 1, &below, out, &nout);
+		transmit(w, out, nout);
+	}
+}
+
+int fwd_worker_run_once(struct fwd_worker *w)
+{
+	struct pktio_pkt pkts[FWD_BURST], out[2 * FWD_BURST];
+	unsigned nout = 0;
+	int n;
+
+	drain_injects(w);
+	n = pktio_rx_burst(w->dp->io, w->id, pkts, FWD_BURST);
+	if (n <= 0)
+		return 0;
+	for (int i = 0; i < n; i++)
+		count(w, FWD_C_RX);
+	uint32_t punts_before = atomic_load_explicit(&w->punts.head, memory_order_relaxed);
+	process(w, pkts, (unsigned)n, NULL, out, &nout);
+	transmit(w, out, nout);
+	pktio_rx_release(w->dp->io, w->id);
+	if (atomic_load_explicit(&w->punts.head, memory_order_relaxed) != punts_before &&
+	    w->dp->wake_control)
+		w->dp->wake_control(w->dp->wake_arg); /* one wake-up per burst, not per punt */
+	return n;
+}
+
+int fwd_worker_inject(struct fwd_worker *w, uint16_t owner, const uint8_t *ip, uint32_t len,
+		      int64_t rank_done)
+{
+	struct fwd_slot *s = fwd_ring_produce_begin(&w->injects);
+	uint64_t one = 1;
+
+	if (!s || len > FWD_SLOT_BYTES)
+		return -EAGAIN;
+	s->kind = FWD_SLOT_INJECT;
+	s->owner = owner;
+	s->rank_done = rank_done;
+	s->len = len;
+	memcpy(s->data, ip, len);
+	fwd_ring_produce_end(&w->injects);
+	if (w->wake_fd >= 0)
+		(void)!write(w->wake_fd, &one, sizeof(one));
+	return 0;
+}
+
+void *fwd_worker_main(void *arg)
+{
+	struct fwd_worker *w = arg;
+
+	rcu_register_thread(); /* rt's lookup structures are urcu-qsbr protected */
+	while (!atomic_load_explicit(&w->dp->stop, memory_order_relaxed)) {
+		if (fwd_worker_run_once(w) == 0) {
+			/* nothing to do: sleep offline, so grace periods go on */
+			rcu_thread_offline();
+			pktio_wait(w->dp->io, w->id, 100);
+			rcu_thread_online();
+		}
+		rcu_quiescent_state();
+	}
+	rcu_unregister_thread();
+	return NULL;
+}
+
+int fwd_worker_init(struct fwd_worker *w, struct fwd_dp *dp, unsigned id)
+{
+	int r;
+
+	memset(w, 0, sizeof(*w));
+	w->dp = dp;
+	w->id = id;
+	w->punts.slots = calloc(FWD_RING_SLOTS, sizeof(struct fwd_slot));
+	w->injects.slots = calloc(FWD_RING_SLOTS, sizeof(struct fwd_slot));
+	if (!w->punts.slots || !w->injects.slots)
+		return -ENOMEM;
+	w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->wake_fd < 0)
+		return -errno;
+	if ((r = pktio_set_wake_fd(dp->io, id, w->wake_fd)) < 0 ||
+	    (r = shm_table_reader_register(dp->fixed, &w->fixed_rd)) < 0 ||
+	    (r = shm_snap_reader_register(dp->snap, &w->snap_rd)) < 0)
+		return r;
+	return 0;
+}
+
+void fwd_worker_fini(struct fwd_worker *w)
+{
+	shm_table_reader_unregister(&w->fixed_rd);
+	shm_rcu_unregister(&w->snap_rd);
+	if (w->wake_fd >= 0)
+		close(w->wake_fd);
+	free(w->punts.slots);
+	free(w->injects.slots);
+	w->punts.slots = w->injects.slots = NULL;
+}
