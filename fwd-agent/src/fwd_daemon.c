@@ -154,7 +154,7 @@ static bool gate_open(void *arg)
 {
 	struct fwd_daemon *d = arg;
 
-	return atomic_load(&d->dp.open_punts) == 0;
+	return d->mgrs && fwd_mgrs_ready(d->mgrs) && atomic_load(&d->dp.open_punts) == 0;
 }
 
 /* ---- set-up --------------------------------------------------------------------- */

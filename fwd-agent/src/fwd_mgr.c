@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include <errno.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@ struct mgr {
 	struct ev_handle *rx, *monh, *hello_retry;
 	unsigned hello_tries;
 	bool connected;
+	bool heard;              /* a heartbeat came from this manager */
 	double tokens;
 	uint64_t refill_ms;
 	uint64_t hb_seq;
@@ -46,6 +48,7 @@ struct fwd_mgrs {
 	unsigned n;
 	struct mgr m[FWD_MAX_MANAGERS];
 	struct ev_handle *hb;
+	_Atomic bool ready;      /* every manager has sent a heartbeat */
 	struct msg in, out;      /* big: kept here, not on the stack */
 	uint8_t buf[MSG_MAX_SIZE];
 	uint8_t txbuf[MSG_MAX_SIZE];
@@ -179,6 +182,15 @@ static void handle(struct mgr *g, const struct msg *m)
 		deliver_packet(g, m);
 		break;
 	case MSG_T_HEARTBEAT:
+		if (!g->heard) {
+			bool every = true;
+			g->heard = true;
+			for (unsigned i = 0; i < all->n; i++)
+				every &= all->m[i].heard;
+			if (every)
+				atomic_store(&all->ready, true);
+		}
+		break;
 	case MSG_T_HELLO:
 		break;
 	case MSG_T_ERROR: {
@@ -211,7 +223,7 @@ static void on_readable(struct ev_loop *loop, void *arg, int what)
 		int r;
 
 		if (n < 0)
-			return;
+			break;
 		g->ctr[FWD_MGR_RX]++;
 		if ((size_t)n > sizeof(all->buf)) {
 			g->ctr[FWD_MGR_RX_BAD]++;
@@ -233,6 +245,9 @@ static void on_readable(struct ev_loop *loop, void *arg, int what)
 		}
 		handle(g, &all->in);
 	}
+	/* make the batch's wildcards visible to the workers now, not at the
+	 * next sweep: a manager's heartbeat after its updates means "applied" */
+	fwd_aff_publish(all->aff, ev_now_ms());
 }
 
 static void on_monitor(struct ev_loop *loop, void *arg, int what)
@@ -347,6 +362,11 @@ int fwd_mgr_punt(struct fwd_mgrs *all, const struct fwd_punt *p, uint64_t now_ms
 uint64_t fwd_mgr_counter(const struct fwd_mgrs *all, unsigned mgr, enum fwd_mgr_ctr c)
 {
 	return mgr < all->n && (unsigned)c < FWD_MGR__COUNT ? all->m[mgr].ctr[c] : 0;
+}
+
+bool fwd_mgrs_ready(struct fwd_mgrs *all)
+{
+	return all->n == 0 || atomic_load(&all->ready);
 }
 
 bool fwd_mgr_connected(const struct fwd_mgrs *all, unsigned mgr)

@@ -96,4 +96,12 @@ int fwd_mgr_punt(struct fwd_mgrs *m, const struct fwd_punt *p, uint64_t now_ms);
 uint64_t fwd_mgr_counter(const struct fwd_mgrs *m, unsigned mgr, enum fwd_mgr_ctr c);
 bool fwd_mgr_connected(const struct fwd_mgrs *m, unsigned mgr);
 
+/*
+ * True once every manager has sent at least one heartbeat (any thread).
+ * Messages are handled in order, so everything a manager sent before its
+ * first heartbeat has been applied and published by then; pcap-sync runs
+ * wait for it before reading their input.
+ */
+bool fwd_mgrs_ready(struct fwd_mgrs *m);
+
 #endif
