@@ -15,7 +15,7 @@ packages=(
 	# packet fixtures and integration tests (Debian's python3, not a pyenv one)
 	python3 python3-scapy python3-pytest
 	# the namespace lab
-	iproute2 nftables nginx-light curl iperf3 procps
+	iproute2 iputils-ping nftables nginx-light curl iperf3 procps
 )
 
 missing=()

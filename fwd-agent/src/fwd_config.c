@@ -247,6 +247,8 @@ static const struct cfg_field config_rows[] = {
 	  .def = "" },
 	{ .key = "exit-on-eof", .type = CFG_BOOL, CFG_AT(struct fwd_config, exit_on_eof),
 	  .def = "false" },
+	{ .key = "ingress-filter", .type = CFG_BOOL, CFG_AT(struct fwd_config, ingress_filter),
+	  .def = "true" },
 	{ .key = "fixed-affinities", .type = CFG_UINT, CFG_AT(struct fwd_config, fixed_affinities),
 	  .def = "65536", .min = 64, .max = 1u << 26 },
 	{ .key = "reader-slots", .type = CFG_UINT, CFG_AT(struct fwd_config, reader_slots),

@@ -71,6 +71,7 @@ struct fwd_config {
 	char user[32];               /* drop to this user after set-up ("" : stay) */
 	char stats_file[FWD_PATH_MAX]; /* counters written here at exit ("" : none) */
 	bool exit_on_eof;            /* pcap: stop once the input is done and quiet */
+	bool ingress_filter;         /* afpacket: keep the kernel off transit packets */
 
 	uint32_t fixed_affinities;
 	uint16_t reader_slots;

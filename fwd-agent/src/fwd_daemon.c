@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "common/priv.h"
 #include "fwd_daemon.h"
+#include "fwd_nft.h"
 
 struct fwd_daemon {
 	const struct fwd_config *cfg;
@@ -427,6 +428,14 @@ int fwd_daemon_run(const struct fwd_config *cfg)
 			log_errno(r, "worker %u", i);
 			goto out;
 		}
+
+	if (cfg->backend == FWD_IO_AFPACKET && cfg->ingress_filter) {
+		const char *names[FWD_MAX_INTERFACES];
+		for (unsigned i = 0; i < cfg->n_interfaces; i++)
+			names[i] = cfg->interfaces[i].name;
+		if ((r = fwd_nft_install(cfg->instance, names, cfg->n_interfaces)) < 0)
+			goto out;
+	}
 
 	if ((r = priv_drop(cfg->user, keep_caps, LOOM_ARRAY_SIZE(keep_caps))) < 0) {
 		log_errno(r, "dropping privileges");

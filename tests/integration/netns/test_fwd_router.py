@@ -1,0 +1,41 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""loom-fwd-agent as a plain router: with no affinities, ping and a curl of a
+real nginx pass through it, while the router's kernel does not forward."""
+from conftest import ns_run, wait_until
+
+
+def stats(lab):
+    out = {}
+    with open(f"{lab.tmp}/stats") as f:
+        for line in f:
+            name, value = line.split("#", 1)[0].split()
+            desc = line.split("#", 1)[1].strip() if "#" in line else name
+            out[desc] = int(value)
+    return out
+
+
+def test_router_without_affinities(lab):
+    lab.nginx()
+    # without the agent nothing crosses: the router's kernel forwarding is off
+    r = ns_run(lab.cli, "ping", "-c", "1", "-W", "1", "10.2.0.11", check=False)
+    assert r.returncode != 0, "the router's kernel forwarded"
+
+    lab.start_agent(lab.agent_config())
+    # the first packets may go while the agent asks the kernel for the neighbour
+    wait_until(lambda: ns_run(lab.cli, "ping", "-c", "1", "-W", "1", "10.2.0.11",
+                              check=False).returncode == 0, 15, what="ping through the agent")
+    r = ns_run(lab.cli, "ping", "-c", "3", "-i", "0.2", "-W", "2", "10.2.0.11")
+    assert " 0% packet loss" in r.stdout
+    r = ns_run(lab.cli, "curl", "-s", "--max-time", "10", "http://10.2.0.11/")
+    assert r.stdout == "hello from srv\n"
+    wait_until(lambda: ns_run(lab.cli, "ping", "-6", "-c", "1", "-W", "1", "fd02::11",
+                              check=False).returncode == 0, 15, what="ping6 through the agent")
+    r = ns_run(lab.cli, "curl", "-s", "-6", "--max-time", "10", "http://[fd02::11]/")
+    assert r.stdout == "hello from srv\n"
+    assert "10.1.0.2" in lab.access_log() and "fd01::2" in lab.access_log()
+
+    lab.procs[0].terminate()
+    lab.procs[0].wait(10)
+    s = stats(lab)
+    assert s["forwarded by the routing table"] > 10
+    assert s["dropped: malformed"] == 0
