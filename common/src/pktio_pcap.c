@@ -275,10 +275,11 @@ static void advance(struct pcap_be *be)
 /* Nanoseconds until ts is due under real pacing (0: due now). */
 static uint64_t due_in(struct pcap_be *be, uint64_t ts)
 {
-	uint64_t now = mono_ns(), due;
+	uint64_t now, due;
 
 	if (be->pace != PKTIO_PACE_REAL)
-		return 0;
+		return 0; /* no clock read per packet when not pacing */
+	now = mono_ns();
 	if (!be->started) {
 		be->started = true;
 		be->start_mono = now;

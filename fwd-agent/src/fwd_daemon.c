@@ -212,6 +212,7 @@ static int open_routes(struct fwd_daemon *d)
 			memcpy(r->addr, c->routes[i].prefix.addr, 16);
 			memcpy(r->mask, c->routes[i].prefix.mask, 16);
 			memcpy(r->dmac, c->routes[i].mac, 6);
+			r->len = c->routes[i].prefix.len + (c->routes[i].prefix.v4 ? 96 : 0);
 			for (unsigned p = 0; p < c->n_interfaces; p++)
 				if (!strcmp(c->routes[i].interface, c->interfaces[p].name))
 					r->port = (uint16_t)p;

@@ -141,6 +141,7 @@ struct fwd_static_route {
 	uint8_t addr[16], mask[16];
 	uint16_t port;
 	uint8_t dmac[6];
+	uint8_t len;                 /* mask bits set: longest wins */
 };
 
 struct fwd_port {
@@ -196,6 +197,13 @@ void fwd_worker_fini(struct fwd_worker *w);
  * (without rt, which needs urcu-qsbr registration).
  */
 int fwd_worker_run_once(struct fwd_worker *w);
+
+/*
+ * Before the worker sleeps: reset its wake-up descriptor, then tell whether
+ * returned packets arrived meanwhile (true: do not sleep). Reading the
+ * eventfd only here keeps a system call off every burst.
+ */
+bool fwd_worker_idle(struct fwd_worker *w);
 
 /* The thread body: register as an RCU reader, poll until dp->stop. */
 void *fwd_worker_main(void *arg);

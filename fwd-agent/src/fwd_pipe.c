@@ -14,6 +14,7 @@
 #include <netinet/icmp6.h>
 #include <netinet/if_ether.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -60,12 +61,9 @@ void fwd_route(const struct fwd_dp *dp, const uint8_t dst[16], uint32_t hash, st
 			const struct fwd_static_route *r = &dp->routes[i];
 			if (!aff_masked_eq(r->addr, r->mask, dst))
 				continue;
-			unsigned len = 0;
-			for (unsigned b = 0; b < 16; b++)
-				len += (unsigned)__builtin_popcount(r->mask[b]);
-			if (!best || len > best_len) {
+			if (!best || r->len > best_len) {
 				best = r;
-				best_len = len;
+				best_len = r->len;
 			}
 		}
 		if (!best) {
@@ -400,7 +398,9 @@ static bool decide(struct fwd_worker *w, struct pktio_pkt *p, struct pkt_view *v
 
 	if (e) {
 		struct aff_fixed f;
-		if (shm_entry_read(dp->fixed, e, NULL, &f) == 0) {
+		/* the manager's data only matters for a punt: read it then */
+		if (shm_entry_read_part(dp->fixed, e, NULL, &f, offsetof(struct aff_fixed, mgr_data)) ==
+		    0) {
 			if (f.expires_ms && f.expires_ms <= now_ms) {
 				count(w, FWD_C_FIXED_EXPIRED);
 			} else {
@@ -412,10 +412,13 @@ static bool decide(struct fwd_worker *w, struct pktio_pkt *p, struct pkt_view *v
 				vd.act = f.act;
 				vd.have_act = true;
 				vd.key = *k;
-				vd.mgr_len = f.mgr_len;
-				memcpy(w->scratch, f.mgr_data, f.mgr_len); /* outlives f */
-				vd.mgr_data = w->scratch;
 				interest(&f.act, false, reasons, &vd);
+				if (vd.punt && f.mgr_len &&
+				    shm_entry_read(dp->fixed, e, NULL, &f) == 0) {
+					vd.mgr_len = f.mgr_len;
+					memcpy(w->scratch, f.mgr_data, f.mgr_len); /* outlives f */
+					vd.mgr_data = w->scratch;
+				}
 			}
 		}
 	}
@@ -541,8 +544,20 @@ static void process(struct fwd_worker *w, struct pktio_pkt *pkts, unsigned n,
 
 	const struct shm_entry *found[FWD_BURST];
 	shm_table_lookup_batch(dp->fixed, kp, m, found);
-	for (unsigned i = 0, j = 0; i < n; i++)
+	for (unsigned i = 0, j = 0; i < n; i++) {
 		ent[i] = ok[i] ? found[j++] : NULL;
+		if (ent[i]) {
+			/* the value spans the entry's other cache lines; the
+			 * counters are elsewhere: fetch them all for the burst */
+			const uint8_t *e = (const uint8_t *)ent[i];
+			for (unsigned off = 64;
+			     off < sizeof(struct shm_entry) + offsetof(struct aff_fixed, mgr_data);
+			     off += 64)
+				__builtin_prefetch(e + off);
+			shm_table_prefetch_counters(dp->fixed, w->id,
+						    shm_entry_index(dp->fixed, ent[i]));
+		}
+	}
 
 	for (unsigned i = 0; i < n; i++) {
 		if (!ok[i])
@@ -571,10 +586,7 @@ static void transmit(struct fwd_worker *w, struct pktio_pkt *out, unsigned n)
 static void drain_injects(struct fwd_worker *w)
 {
 	struct fwd_slot *s;
-	uint64_t v;
 
-	if (w->wake_fd >= 0)
-		(void)!read(w->wake_fd, &v, sizeof(v));
 	while ((s = fwd_ring_consume_begin(&w->injects)) != NULL) {
 		struct pktio_pkt p = { 0 }, out[2];
 		unsigned nout = 0;
@@ -622,6 +634,16 @@ int fwd_worker_run_once(struct fwd_worker *w)
 	return n;
 }
 
+bool fwd_worker_idle(struct fwd_worker *w)
+{
+	uint64_t v;
+
+	if (w->wake_fd >= 0)
+		(void)!read(w->wake_fd, &v, sizeof(v));
+	/* an injection after the read wrote the eventfd again: no wake-up lost */
+	return fwd_ring_consume_begin(&w->injects) == NULL;
+}
+
 int fwd_worker_inject(struct fwd_worker *w, uint16_t owner, const uint8_t *ip, uint32_t len,
 		      int64_t rank_done)
 {
@@ -647,7 +669,7 @@ void *fwd_worker_main(void *arg)
 
 	rcu_register_thread(); /* rt's lookup structures are urcu-qsbr protected */
 	while (!atomic_load_explicit(&w->dp->stop, memory_order_relaxed)) {
-		if (fwd_worker_run_once(w) == 0) {
+		if (fwd_worker_run_once(w) == 0 && fwd_worker_idle(w)) {
 			/* nothing to do: sleep offline, so grace periods go on */
 			rcu_thread_offline();
 			pktio_wait(w->dp->io, w->id, 100);

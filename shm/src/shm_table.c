@@ -324,7 +324,16 @@ void shm_table_lookup_batch(struct shm_table *t, const struct flow_key *const *k
 int shm_entry_read(struct shm_table *t, const struct shm_entry *e, struct flow_key *key_out,
 		   void *value_out)
 {
+	return shm_entry_read_part(t, e, key_out, value_out, t->geom.value_size);
+}
+
+int shm_entry_read_part(struct shm_table *t, const struct shm_entry *e, struct flow_key *key_out,
+			void *value_out, size_t len)
+{
 	struct shm_entry *me = (struct shm_entry *)(uintptr_t)e;
+
+	if (len > t->geom.value_size)
+		len = t->geom.value_size;
 
 	for (unsigned tries = 0; tries < READ_RETRIES; tries++) {
 		uint32_t v1 = atomic_load_explicit(&me->version, memory_order_acquire);
@@ -334,7 +343,7 @@ int shm_entry_read(struct shm_table *t, const struct shm_entry *e, struct flow_k
 		}
 		if (key_out)
 			memcpy(key_out, &e->key, sizeof(*key_out));
-		memcpy(value_out, shm_entry_value(e), t->geom.value_size);
+		memcpy(value_out, shm_entry_value(e), len);
 		atomic_thread_fence(memory_order_acquire);
 		if (atomic_load_explicit(&me->version, memory_order_relaxed) == v1)
 			return 0;
@@ -394,6 +403,12 @@ void shm_table_count(struct shm_table *t, unsigned lane, uint32_t idx, uint32_t 
 			      atomic_load_explicit(&c->bytes, memory_order_relaxed) + bytes,
 			      memory_order_relaxed);
 	atomic_store_explicit(&c->last_seen_ns, now_ns, memory_order_relaxed);
+}
+
+void shm_table_prefetch_counters(struct shm_table *t, unsigned lane, uint32_t idx)
+{
+	if (lane < t->geom.lanes && idx < t->geom.capacity)
+		__builtin_prefetch(&t->counters[(size_t)lane * t->geom.capacity + idx], 1);
 }
 
 void shm_table_counters(struct shm_table *t, uint32_t idx, uint64_t *packets, uint64_t *bytes,

@@ -172,6 +172,13 @@ int shm_entry_read(struct shm_table *t, const struct shm_entry *e, struct flow_k
 /* The table's keyed hash of a key (benchmarks compare other tables with it). */
 uint64_t shm_table_key_hash(const struct shm_table *t, const struct flow_key *key);
 
+/*
+ * The same for the first len bytes of the value only (len <= value_size):
+ * the data path reads the part it needs and leaves the rest in memory.
+ */
+int shm_entry_read_part(struct shm_table *t, const struct shm_entry *e, struct flow_key *key_out,
+			void *value_out, size_t len);
+
 /* Index of an entry (stable while it is linked); for counters and loomctl. */
 uint32_t shm_entry_index(const struct shm_table *t, const struct shm_entry *e);
 
@@ -187,6 +194,9 @@ uint32_t shm_table_walk(struct shm_table *t, uint32_t start, uint32_t max,
 /* Data-path counting (lane = worker index; one writer per lane). */
 void shm_table_count(struct shm_table *t, unsigned lane, uint32_t idx, uint32_t bytes,
 		     uint64_t now_ns);
+/* Prefetch the counters of entry idx in lane (before counting a burst). */
+void shm_table_prefetch_counters(struct shm_table *t, unsigned lane, uint32_t idx);
+
 /* Sum of the lanes for entry idx. */
 void shm_table_counters(struct shm_table *t, uint32_t idx, uint64_t *packets, uint64_t *bytes,
 			uint64_t *last_seen_ns);
