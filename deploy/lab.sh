@@ -15,9 +15,10 @@
 #      | veth x3
 #   loom-srv1..3  10.2.0.11..13/24  fd00:2::11..13/64   nginx on port 80
 #
-# Today the daemons do not exist yet (see README.md, "Status"): the router
-# forwards with the Linux kernel, and `up` says so. Each daemon's issue adds
-# its start-up here.
+# The router runs loom-fwd-agent (AF_PACKET on rtr0 and lbr0, the kernel's
+# forwarding off). loom-svc-mgr and a demo virtual service arrive with their
+# issue (README.md, "Status"); until then the agent routes with no
+# affinities. Each daemon's issue adds its start-up here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,6 +41,9 @@ in_ns() {
 }
 
 down() {
+	if [ -f "$RUN/fwd-agent.pid" ]; then
+		kill "$(cat "$RUN/fwd-agent.pid")" 2>/dev/null || true
+	fi
 	for s in "${SERVERS[@]}"; do
 		if [ -f "$RUN/srv$s/nginx.pid" ]; then
 			kill "$(cat "$RUN/srv$s/nginx.pid")" 2>/dev/null || true
@@ -48,6 +52,7 @@ down() {
 	done
 	ip netns del "$NS_RTR" 2>/dev/null || true
 	ip netns del "$NS_CLI" 2>/dev/null || true
+	rm -f /dev/shm/loom.lab.*
 	rm -rf "$RUN"
 }
 
@@ -121,23 +126,38 @@ up() {
 		in_ns "$ns" nginx -c "$RUN/srv$s/nginx.conf"
 	done
 
-	# Stand-in until loom-fwd-agent exists: the kernel routes.
-	in_ns "$NS_RTR" sysctl -qw net.ipv4.ip_forward=1
-	in_ns "$NS_RTR" sysctl -qw net.ipv6.conf.all.forwarding=1
+	# loom-fwd-agent routes; the router's kernel does not
+	in_ns "$NS_RTR" sysctl -qw net.ipv4.ip_forward=0
+	in_ns "$NS_RTR" sysctl -qw net.ipv6.conf.all.forwarding=0
+	printf '%s\n' "instance: lab" "host-name: loom-rtr" "backend: afpacket" \
+		"interfaces:" "  - name: rtr0" "  - name: lbr0" >"$RUN/fwd-agent.yaml"
+	in_ns "$NS_RTR" ./build/fwd-agent/loom-fwd-agent -c "$RUN/fwd-agent.yaml" \
+		>"$RUN/fwd-agent.log" 2>&1 &
+	echo $! >"$RUN/fwd-agent.pid"
+	sleep 0.5
+	if ! kill -0 "$(cat "$RUN/fwd-agent.pid")" 2>/dev/null; then
+		echo "lab.sh: loom-fwd-agent did not start:" >&2
+		cat "$RUN/fwd-agent.log" >&2
+		exit 1
+	fi
 
 	local ok=0
 	for s in "${SERVERS[@]}"; do
 		local body
-		body=$(in_ns "$NS_CLI" curl -s --max-time 3 "http://10.2.0.1$s/") || true
+		# the first packet to a server waits for the agent to learn its MAC
+		body=$(in_ns "$NS_CLI" curl -s --retry 3 --retry-delay 1 --retry-all-errors \
+			--max-time 3 "http://10.2.0.1$s/") || true
 		if [ "$body" = "loom lab server $s" ]; then
 			ok=$((ok + 1))
 		fi
 	done
 	echo "lab is up: client $NS_CLI, router $NS_RTR, servers loom-srv1..3 (nginx on :80)"
-	echo "  client -> servers over the router: $ok of ${#SERVERS[@]} answered"
-	echo "  the router forwards with the Linux kernel: loom-fwd-agent, loom-svc-mgr and"
-	echo "  a virtual service arrive with their issues (README.md, 'Status')."
+	echo "  client -> servers through loom-fwd-agent: $ok of ${#SERVERS[@]} answered"
+	echo "  the agent routes (kernel forwarding off on the router); loom-svc-mgr and a"
+	echo "  virtual service arrive with their issue (README.md, 'Status')."
 	echo "  try: ip netns exec $NS_CLI curl http://10.2.0.11/"
+	echo "       ./build/provisioner/loomctl/loomctl -i lab affinity stats"
+	echo "       the agent's log: $RUN/fwd-agent.log"
 	echo "  remove it with: deploy/lab.sh down"
 	[ "$ok" -eq "${#SERVERS[@]}" ]
 }
