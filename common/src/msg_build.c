@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/str.h"
 #include "common/compiler.h"
 #include "msg-internal.h"
 
@@ -245,20 +246,6 @@ bool msg_equal(const struct msg *a, const struct msg *b)
 	return true;
 }
 
-LOOM_PRINTF(4, 5)
-static void append(char *buf, size_t len, size_t *off, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (*off >= len)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(buf + *off, len - *off, fmt, ap);
-	va_end(ap);
-	*off = n < 0 ? len : *off + (size_t)n;
-}
-
 char *msg_err_str(const struct msg_err *err, char *buf, size_t len)
 {
 	const char *tname = NULL, *sname = NULL, *fname = NULL;
@@ -275,21 +262,21 @@ char *msg_err_str(const struct msg_err *err, char *buf, size_t len)
 		fname = msg_field_name((unsigned)err->seg_type, (unsigned)err->field);
 
 	if (tname)
-		append(buf, len, &off, "%s ", tname);
+		loom_appendf(buf, len, &off, "%s ", tname);
 	else if (err->msg_type >= 0)
-		append(buf, len, &off, "message type %d ", err->msg_type);
+		loom_appendf(buf, len, &off, "message type %d ", err->msg_type);
 	if (err->seg_index >= 0)
-		append(buf, len, &off, "segment %d ", err->seg_index);
+		loom_appendf(buf, len, &off, "segment %d ", err->seg_index);
 	if (sname)
-		append(buf, len, &off, "(%s) ", sname);
+		loom_appendf(buf, len, &off, "(%s) ", sname);
 	else if (err->seg_type >= 0)
-		append(buf, len, &off, "(type %d) ", err->seg_type);
+		loom_appendf(buf, len, &off, "(type %d) ", err->seg_type);
 	if (fname)
-		append(buf, len, &off, "field %d (%s) ", err->field, fname);
+		loom_appendf(buf, len, &off, "field %d (%s) ", err->field, fname);
 	else if (err->field >= 0)
-		append(buf, len, &off, "field %d ", err->field);
+		loom_appendf(buf, len, &off, "field %d ", err->field);
 	if (off && off < len)
 		off--; /* the trailing space becomes ": " */
-	append(buf, len, &off, "%s%s", off ? ": " : "", msg_errc_name(err->code));
+	loom_appendf(buf, len, &off, "%s%s", off ? ": " : "", msg_errc_name(err->code));
 	return buf;
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/str.h"
 #include "common/msg.h"
 #include "ctl.h"
 
@@ -113,36 +114,20 @@ static const struct {
 	{ MSG_INT_FRAGMENT, "fragment" }, { MSG_INT_ALL, "all" },
 };
 
-/* Append to buf at *off, never past len, always terminated. */
-LOOM_PRINTF(4, 5)
-static void append(char *buf, size_t len, size_t *off, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (*off >= len)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(buf + *off, len - *off, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		*off += (size_t)n < len - *off ? (size_t)n : len - *off - 1;
-}
-
 void ctl_int_bits(uint16_t bits, char *buf, size_t len)
 {
 	size_t off = 0;
 
 	buf[0] = '\0';
 	if (!bits) {
-		append(buf, len, &off, "-");
+		loom_appendf(buf, len, &off, "-");
 		return;
 	}
 	for (size_t i = 0; i < LOOM_ARRAY_SIZE(int_names); i++)
 		if (bits & int_names[i].bit)
-			append(buf, len, &off, "%s%s", off ? "," : "", int_names[i].name);
+			loom_appendf(buf, len, &off, "%s%s", off ? "," : "", int_names[i].name);
 	if (bits & ~MSG_INT_VALID)
-		append(buf, len, &off, "%s0x%x", off ? "," : "", bits & ~MSG_INT_VALID);
+		loom_appendf(buf, len, &off, "%s0x%x", off ? "," : "", bits & ~MSG_INT_VALID);
 }
 
 static bool all_zero(const uint8_t *p, size_t n)
@@ -161,13 +146,13 @@ static void nat_side(char *buf, size_t len, size_t *off, const char *tag, bool h
 
 	if (!has_addr && !has_port)
 		return;
-	append(buf, len, off, " %s=", tag);
+	loom_appendf(buf, len, off, " %s=", tag);
 	if (has_addr) {
 		ctl_addr(addr, a, sizeof(a));
-		append(buf, len, off, key_addr_is_v4(addr) || !has_port ? "%s" : "[%s]", a);
+		loom_appendf(buf, len, off, key_addr_is_v4(addr) || !has_port ? "%s" : "[%s]", a);
 	}
 	if (has_port)
-		append(buf, len, off, ":%u", ntohs(port_be));
+		loom_appendf(buf, len, off, ":%u", ntohs(port_be));
 }
 
 #define AFF_F_KNOWN (AFF_F_DISPATCH | AFF_F_INFO | AFF_F_NAT | AFF_F_SEQ | AFF_F_INTEREST | \
@@ -181,7 +166,7 @@ void ctl_actions(const struct aff_actions *a, const uint8_t *adv_addr, const uin
 
 	buf[0] = '\0';
 	if (a->flags & AFF_F_NAT) {
-		append(buf, len, &off, "nat");
+		loom_appendf(buf, len, &off, "nat");
 		nat_side(buf, len, &off, "s", a->nat_fields & MSG_NAT_SADDR, a->nat_saddr,
 			 a->nat_fields & MSG_NAT_SPORT, a->nat_sport);
 		nat_side(buf, len, &off, "d", a->nat_fields & MSG_NAT_DADDR, a->nat_daddr,
@@ -189,22 +174,22 @@ void ctl_actions(const struct aff_actions *a, const uint8_t *adv_addr, const uin
 	}
 	if (a->flags & AFF_F_DISPATCH) {
 		if (all_zero(a->fwd_addr, 16)) {
-			append(buf, len, &off, "%sdrop", off ? " " : "");
+			loom_appendf(buf, len, &off, "%sdrop", off ? " " : "");
 		} else {
 			ctl_addr(a->fwd_addr, s, sizeof(s));
-			append(buf, len, &off, "%sdispatch %s", off ? " " : "", s);
+			loom_appendf(buf, len, &off, "%sdispatch %s", off ? " " : "", s);
 		}
 	}
 	if (a->flags & AFF_F_INFO) {
 		ctl_addr(a->fwd_addr, s, sizeof(s));
-		append(buf, len, &off, "%sinfo %s", off ? " " : "", s);
+		loom_appendf(buf, len, &off, "%sinfo %s", off ? " " : "", s);
 	}
 	if (a->flags & AFF_F_SEQ)
-		append(buf, len, &off, "%sseq %+" PRId32 " ack %+" PRId32, off ? " " : "",
+		loom_appendf(buf, len, &off, "%sseq %+" PRId32 " ack %+" PRId32, off ? " " : "",
 		       (int32_t)a->seq_delta, (int32_t)a->ack_delta);
 	if (a->flags & AFF_F_INTEREST) {
 		ctl_int_bits(a->int_mask, s, sizeof(s));
-		append(buf, len, &off, "%sinterest %s", off ? " " : "", s);
+		loom_appendf(buf, len, &off, "%sinterest %s", off ? " " : "", s);
 		const struct {
 			const char *tag;
 			uint16_t v;
@@ -214,18 +199,18 @@ void ctl_actions(const struct aff_actions *a, const uint8_t *adv_addr, const uin
 			if (!vec[i].v)
 				continue;
 			ctl_int_bits(vec[i].v, s, sizeof(s));
-			append(buf, len, &off, " %s=%s", vec[i].tag, s);
+			loom_appendf(buf, len, &off, " %s=%s", vec[i].tag, s);
 		}
 	}
 	if ((a->flags & AFF_F_ADVERTISE) && adv_addr && adv_mask) {
 		ctl_prefix(adv_addr, adv_mask, s, sizeof(s));
-		append(buf, len, &off, "%sadvertise %s", off ? " " : "", s);
+		loom_appendf(buf, len, &off, "%sadvertise %s", off ? " " : "", s);
 	}
 	if (a->flags & ~AFF_F_KNOWN)
-		append(buf, len, &off, "%sflags=0x%x", off ? " " : "",
+		loom_appendf(buf, len, &off, "%sflags=0x%x", off ? " " : "",
 		       (unsigned)(a->flags & ~AFF_F_KNOWN));
 	if (!off)
-		append(buf, len, &off, "forward");
+		loom_appendf(buf, len, &off, "forward");
 }
 
 void ctl_duration(uint64_t ms, char *buf, size_t len)

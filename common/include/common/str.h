@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Small string helpers shared by every component. */
+#ifndef LOOM_COMMON_STR_H
+#define LOOM_COMMON_STR_H
+
+#include <stddef.h>
+
+#include "common/compiler.h"
+
+/*
+ * printf into buf at *off, never past len and always terminated; *off
+ * advances by what was written (it stops at len - 1 when the text is cut).
+ * Repeated calls build a line piece by piece.
+ */
+void loom_appendf(char *buf, size_t len, size_t *off, const char *fmt, ...) LOOM_PRINTF(4, 5);
+
+#endif
