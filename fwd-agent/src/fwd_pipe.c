@@ -259,9 +259,11 @@ static int apply(struct fwd_worker *w, uint8_t *buf, struct pkt_view *v,
 		count(w, FWD_C_SEQ);
 	}
 	/* the destination after translation */
-	if (v->family == PKT_IPV4)
-		key_addr_from_v4(route_to, *(const uint32_t *)(const void *)(buf + v->l3_off + 16));
-	else
+	if (v->family == PKT_IPV4) {
+		uint32_t d4; /* frames may sit at any alignment in the ring */
+		memcpy(&d4, buf + v->l3_off + 16, 4);
+		key_addr_from_v4(route_to, d4);
+	} else
 		memcpy(route_to, buf + v->l3_off + 24, 16);
 	if (a->flags & AFF_F_DISPATCH) {
 		if (addr_zero(a->fwd_addr))
@@ -329,7 +331,9 @@ static void arp_reply(struct fwd_worker *w, const struct pktio_pkt *p,
 	if (p->len < 42 || b[12] != 0x08 || b[13] != 0x06 || b[14] != 0 || b[15] != 1 ||
 	    b[16] != 0x08 || b[17] != 0 || b[18] != 6 || b[19] != 4 || b[20] != 0 || b[21] != 1)
 		return;
-	key_addr_from_v4(tip, *(const uint32_t *)(const void *)(b + 38));
+	uint32_t t4;
+	memcpy(&t4, b + 38, 4);
+	key_addr_from_v4(tip, t4);
 	if (!advertised(sv, tip) || p->port >= w->dp->nports)
 		return;
 	uint8_t *r = w->reply;
