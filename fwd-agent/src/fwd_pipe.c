@@ -416,7 +416,10 @@ static bool decide(struct fwd_worker *w, struct pktio_pkt *p, struct pkt_view *v
 				vd.act = f.act;
 				vd.have_act = true;
 				vd.key = *k;
-				interest(&f.act, false, reasons, &vd);
+				/* a packet its manager returned has been there: seed 001,
+				 * no second trip (else a hold would loop forever) */
+				if (below == INT64_MAX)
+					interest(&f.act, false, reasons, &vd);
 				if (vd.punt && f.mgr_len &&
 				    shm_entry_read(dp->fixed, e, NULL, &f) == 0) {
 					vd.mgr_len = f.mgr_len;
