@@ -89,14 +89,16 @@ static void on_notify(struct ev_loop *loop, void *arg, int what)
 static void deliver(void *arg, uint16_t owner, const uint8_t *ip, uint32_t len, int64_t rank)
 {
 	struct fwd_daemon *d = arg;
-	uint32_t o = atomic_load(&d->dp.open_punts);
 
-	while (o && !atomic_compare_exchange_weak(&d->dp.open_punts, &o, o - 1))
-		;
-	d->last_answer_ms = ev_now_ms();
 	/* any worker will do: its pipeline is the same; 0 keeps order per run */
 	if (fwd_worker_inject(&d->workers[0], owner, ip, len, rank) < 0)
 		log_debug("returned packet dropped: worker queue full");
+	/* only now: under pcap-sync a zero count lets the next input packet
+	 * in, and it must not overtake the packet being returned */
+	uint32_t o = atomic_load(&d->dp.open_punts);
+	while (o && !atomic_compare_exchange_weak(&d->dp.open_punts, &o, o - 1))
+		;
+	d->last_answer_ms = ev_now_ms();
 }
 
 static void on_sweep(struct ev_loop *loop, void *arg, int what)

@@ -149,6 +149,10 @@ static void deliver_packet(struct mgr *g, const struct msg *m)
 
 	if (!p || !g->all->deliver)
 		return;
+	/* the packet must meet every update its manager sent before it (a
+	 * wildcard deleted just before the return, say), and so must the
+	 * input it lets in under pcap-sync: publish now, not after the batch */
+	fwd_aff_publish(g->all->aff, ev_now_ms());
 	g->ctr[FWD_MGR_RETURNED]++;
 	g->all->deliver(g->all->deliver_arg, (uint16_t)g->idx, p->u.ip_packet.data,
 			p->u.ip_packet.len, rank_of(m));
