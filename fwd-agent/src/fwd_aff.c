@@ -53,12 +53,17 @@ static void mask_addr(uint8_t out[16], const uint8_t a[16], const uint8_t m[16])
 		out[i] = a[i] & m[i];
 }
 
-static int read_update(const struct msg *m, struct upd *u)
+static int read_update(const struct msg *m, uint64_t caps, struct upd *u)
 {
 	memset(u, 0, sizeof(*u));
 	for (unsigned i = 0; i < m->nsegs; i++) {
 		const struct msg_seg *s = &m->segs[i];
 
+		/* an optional action this agent does not perform is skipped, as
+		 * the Required flag allows (a required one was denied already) */
+		if (s->type >= MSG_S_ACTION_FIRST && s->type <= MSG_S_ACTION_LAST &&
+		    !(caps & MSG_CAP(s->type)))
+			continue;
 		switch (s->type) {
 		case MSG_S_SERVICE_PREC:
 			u->rank = aff_rank(s->u.service_prec.value,
@@ -148,7 +153,7 @@ static enum fwd_upd apply_wildcard(struct fwd_aff *a, uint16_t owner, const stru
 	struct aff_wild w;
 	struct upd u;
 
-	if (!s || read_update(m, &u) < 0)
+	if (!s || read_update(m, a->caps, &u) < 0)
 		return FWD_UPD_BAD;
 	const struct msg_wildcard *mw = &s->u.wildcard;
 
@@ -289,7 +294,7 @@ static enum fwd_upd apply_fixed(struct fwd_aff *a, uint16_t owner, const struct 
 	struct upd u;
 	int r;
 
-	if (!s || read_update(m, &u) < 0 || (u.act.flags & AFF_F_ADVERTISE))
+	if (!s || read_update(m, a->caps, &u) < 0 || (u.act.flags & AFF_F_ADVERTISE))
 		return FWD_UPD_BAD;
 	const struct msg_fixed *mf = &s->u.fixed;
 

@@ -37,6 +37,7 @@ struct fwd_daemon {
 	bool threads_started;
 	struct ev_handle *sig[3], *notify, *sweep, *rt_h, *eof_h;
 	uint64_t last_answer_ms;
+	uint64_t open_since_ms;  /* when held punts were last seen going from none to some */
 	uint64_t eof_quiet_since;
 	int exit_code;
 };
@@ -110,9 +111,20 @@ static void on_sweep(struct ev_loop *loop, void *arg, int what)
 	(void)what;
 	fwd_aff_expire(d->aff, now, d->cfg->sweep_buckets);
 	fwd_aff_reclaim(d->aff);
-	/* held packets whose manager never answered: stop waiting for them */
-	if (atomic_load(&d->dp.open_punts) && now - d->last_answer_ms > d->cfg->hold_ms)
-		atomic_store(&d->dp.open_punts, 0);
+	/* held packets whose manager never answered: stop waiting for them,
+	 * counting from the later of the first open punt and the last answer */
+	if (!atomic_load(&d->dp.open_punts)) {
+		d->open_since_ms = 0;
+	} else {
+		if (!d->open_since_ms)
+			d->open_since_ms = now;
+		uint64_t from = d->open_since_ms > d->last_answer_ms ? d->open_since_ms
+								     : d->last_answer_ms;
+		if (now - from > d->cfg->hold_ms) {
+			atomic_store(&d->dp.open_punts, 0);
+			d->open_since_ms = 0;
+		}
+	}
 	on_notify(loop, d, 0); /* punts queued while the notify was coalesced */
 }
 

@@ -397,3 +397,28 @@ Test(fwd_aff, oversized_interest_data_is_refused)
 	d->len = AFF_MAX_MGR_DATA + 1;
 	cr_assert_eq(fwd_aff_apply(aff, 0, &m, 0, &deny), FWD_UPD_BAD);
 }
+
+Test(fwd_aff, optional_action_the_agent_lacks_is_skipped)
+{
+	struct msg m;
+	struct msg_action_list deny;
+	struct aff_wild w[4];
+	struct aff_snap_view v;
+
+	fwd_aff_close(aff);
+	shm_seg_unlink(inst, "affinity");
+	shm_seg_unlink(inst, "wildcard");
+	aff = open_aff(64, ALL_CAPS & ~MSG_CAP(MSG_S_ACT_SEQ_ADJUST));
+
+	wildcard(&m, "10.9.0.0", 24, 80, 30, 0, 0);
+	msg_add(&m, MSG_S_ACT_SEQ_ADJUST, false)->u.seq_adjust.seq_delta = 7; /* optional */
+	struct msg_nat *n = &msg_add(&m, MSG_S_ACT_NAT, false)->u.nat;
+	n->present = MSG_NAT_DPORT;
+	n->dport = htons(8080);
+	cr_assert_eq(fwd_aff_apply(aff, 0, &m, 0, &deny), FWD_UPD_APPLIED);
+	cr_assert_eq(fwd_aff_publish(aff, 0), 0);
+	snapshot(&v, w, 4);
+	cr_assert_eq(v.nwild, 1);
+	cr_assert_eq(w[0].act.flags & AFF_F_SEQ, 0, "the agent does not do what it cannot");
+	cr_assert_neq(w[0].act.flags & AFF_F_NAT, 0, "and still does what it can");
+}
