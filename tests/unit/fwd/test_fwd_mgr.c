@@ -316,3 +316,46 @@ Test(fwd_mgr, authenticated_messages_only)
 	fwd_aff_get_stats(aff, &st);
 	cr_assert_eq(st.nwild, 1, "a signed one is applied");
 }
+
+/* tcp:// endpoints use CurveZMQ: the agent must know the manager's key. */
+static void open_curve(const char *ep, const char *server_pub, const char *pub, const char *sec)
+{
+	struct fwd_mgrs_cfg cfg = { .n = 1, .instance = 77, .generation = 3 };
+
+	snprintf(cfg.mgr[0].endpoint, sizeof(cfg.mgr[0].endpoint), "%s", ep);
+	memcpy(cfg.mgr[0].server_key, server_pub, 41);
+	memcpy(cfg.public_key, pub, 41);
+	memcpy(cfg.secret_key, sec, 41);
+	cr_assert_eq(fwd_mgrs_open(loop, zctx, &cfg, aff, CAPS_NO_SEQ, deliver, NULL, &mgrs), 0);
+}
+
+Test(fwd_mgr, curve_over_tcp)
+{
+	char spub[41], ssec[41], cpub[41], csec[41], wpub[41], wsec[41], ep[64];
+	struct msg m;
+	int one = 1, linger = 0;
+	size_t len = sizeof(ep);
+
+	cr_assert_eq(zmq_curve_keypair(spub, ssec), 0);
+	cr_assert_eq(zmq_curve_keypair(cpub, csec), 0);
+	cr_assert_eq(zmq_curve_keypair(wpub, wsec), 0);
+	zmq_close(router);
+	router = zmq_socket(zctx, ZMQ_ROUTER);
+	zmq_setsockopt(router, ZMQ_LINGER, &linger, sizeof(linger));
+	zmq_setsockopt(router, ZMQ_CURVE_SERVER, &one, sizeof(one));
+	zmq_setsockopt(router, ZMQ_CURVE_SECRETKEY, ssec, 40);
+	cr_assert_eq(zmq_bind(router, "tcp://127.0.0.1:*"), 0);
+	zmq_getsockopt(router, ZMQ_LAST_ENDPOINT, ep, &len);
+
+	/* a wrong server key: the handshake fails, nothing gets through */
+	open_curve(ep, wpub, cpub, csec);
+	cr_assert(!mgr_recv(&m, NULL, NULL, 1000), "an agent with the wrong server key got through");
+	cr_assert(!fwd_mgr_connected(mgrs, 0));
+	fwd_mgrs_close(mgrs);
+
+	/* the right one: hello arrives, encrypted */
+	open_curve(ep, spub, cpub, csec);
+	cr_assert(mgr_recv(&m, NULL, NULL, 3000), "no hello over CurveZMQ");
+	cr_assert_eq(m.type, MSG_T_HELLO);
+	cr_assert(fwd_mgr_connected(mgrs, 0));
+}
