@@ -411,7 +411,11 @@ static int open_one(struct fwd_mgrs *all, const struct fwd_mgrs_cfg *cfg, unsign
 		    (r = setopt(g->sock, ZMQ_CURVE_SECRETKEY, cfg->secret_key, FWD_KEY_Z85_LEN)) < 0)
 			return log_errno(r, "manager %u: CurveZMQ keys", i);
 	}
-	snprintf(monaddr, sizeof(monaddr), "inproc://fwd-mgr-mon-%p-%u", (void *)all, i);
+	/* unique for the process's lifetime: a closed monitor's inproc name can
+	 * outlive it, and a new fwd_mgrs may sit at the same address */
+	static _Atomic unsigned serial;
+	snprintf(monaddr, sizeof(monaddr), "inproc://fwd-mgr-mon-%u-%u", atomic_fetch_add(&serial, 1),
+		 i);
 	if (zmq_socket_monitor(g->sock, monaddr,
 			       ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED |
 				       ZMQ_EVENT_HANDSHAKE_SUCCEEDED) < 0)
