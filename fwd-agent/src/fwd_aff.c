@@ -26,6 +26,7 @@ const char *fwd_upd_str(enum fwd_upd u)
 
 struct fwd_aff {
 	struct shm_table *fixed;
+	struct shm_table *fwdstats;      /* per forward address (information flag) */
 	struct shm_snap *snap;
 	uint64_t caps;
 	struct aff_wild wild[AFF_MAX_WILDCARDS];
@@ -123,6 +124,21 @@ static void set_dispatch(struct aff_actions *act, bool dispatch, bool info, cons
 	memcpy(act->fwd_addr, fwd, 16);
 }
 
+/* An affinity that dispatches with the information flag: make sure its
+ * forward address has a statistics entry for the workers to count in. */
+static void note_forward(struct fwd_aff *a, const struct aff_actions *act, uint64_t now_ms)
+{
+	struct flow_key k;
+
+	if (!(act->flags & AFF_F_INFO) || !(act->flags & AFF_F_DISPATCH))
+		return;
+	aff_fwdstat_key(&k, act->fwd_addr);
+	if (shm_table_lookup(a->fwdstats, &k))
+		return; /* the writer reads its own table without a section */
+	struct aff_fwdstat v = { .first_ms = now_ms };
+	shm_table_upsert(a->fwdstats, &k, &v); /* full: not counted, nothing else lost */
+}
+
 static uint64_t expiry(uint64_t now_ms, uint32_t ttl_s)
 {
 	return now_ms + (uint64_t)ttl_s * 1000u;
@@ -182,6 +198,7 @@ static enum fwd_upd apply_wildcard(struct fwd_aff *a, uint16_t owner, const stru
 
 	w.act = u.act;
 	set_dispatch(&w.act, mw->dispatch, mw->info, mw->forward);
+	note_forward(a, &w.act, now_ms);
 	w.ttl_s = mw->ttl;
 	w.expires_ms = expiry(now_ms, mw->ttl);
 	w.mgr_len = u.mgr_len;
@@ -309,6 +326,7 @@ static enum fwd_upd apply_fixed(struct fwd_aff *a, uint16_t owner, const struct 
 	memset(&v, 0, sizeof(v));
 	v.act = u.act;
 	set_dispatch(&v.act, mf->dispatch, mf->info, mf->forward);
+	note_forward(a, &v.act, now_ms);
 	v.ttl_s = mf->ttl;
 	v.expires_ms = expiry(now_ms, mf->ttl);
 	v.owner = owner;
@@ -474,6 +492,11 @@ struct shm_snap *fwd_aff_snap(struct fwd_aff *a)
 	return a->snap;
 }
 
+struct shm_table *fwd_aff_fwdstats(struct fwd_aff *a)
+{
+	return a->fwdstats;
+}
+
 /* ---- open ---------------------------------------------------------------------- */
 
 /*
@@ -531,9 +554,28 @@ int fwd_aff_open(const struct fwd_aff_cfg *cfg, struct fwd_aff **out,
 		free(a);
 		return r;
 	}
+	struct shm_table_geom fg = {
+		.capacity = AFF_FWDSTATS_MAX, .value_size = sizeof(struct aff_fwdstat),
+		.value_kind = AFF_FWDSTATS_KIND, .value_version = AFF_FWDSTATS_VERSION,
+		.lanes = cfg->lanes, .rcu_slots = cfg->rcu_slots,
+	};
+	r = shm_table_open_writer(cfg->instance, "fwdstats", &fg, &cfg->perm, &a->fwdstats, NULL);
+	if (r < 0) {
+		shm_table_close(a->fixed);
+		shm_snap_close(a->snap);
+		free(a);
+		return r;
+	}
 	load_wildcards(a);
 	*out = a;
 	return 0;
+}
+
+void fwd_aff_unlink(const char *instance)
+{
+	shm_seg_unlink(instance, "affinity");
+	shm_seg_unlink(instance, "wildcard");
+	shm_seg_unlink(instance, "fwdstats");
 }
 
 void fwd_aff_close(struct fwd_aff *a)
@@ -541,6 +583,7 @@ void fwd_aff_close(struct fwd_aff *a)
 	if (!a)
 		return;
 	shm_table_close(a->fixed);
+	shm_table_close(a->fwdstats);
 	shm_snap_close(a->snap);
 	free(a);
 }

@@ -62,6 +62,9 @@ int fwd_aff_open(const struct fwd_aff_cfg *cfg, struct fwd_aff **out,
 		 struct shm_table_repair *rep);
 void fwd_aff_close(struct fwd_aff *a);
 
+/* Remove an instance's segments (tests, and `deploy/lab.sh down`'s job). */
+void fwd_aff_unlink(const char *instance);
+
 /*
  * Apply an affinity update (update-wildcard or update-fixed) from the
  * manager with index owner. On FWD_UPD_DENIED *deny holds the actions to
@@ -88,5 +91,6 @@ void fwd_aff_get_stats(const struct fwd_aff *a, struct fwd_aff_stats *st);
 
 struct shm_table *fwd_aff_table(struct fwd_aff *a);
 struct shm_snap *fwd_aff_snap(struct fwd_aff *a);
+struct shm_table *fwd_aff_fwdstats(struct fwd_aff *a);
 
 #endif

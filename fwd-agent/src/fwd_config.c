@@ -12,7 +12,7 @@
 #include "fwd_config.h"
 
 static const char *const log_levels[] = { "err", "warn", "notice", "info", "debug", NULL };
-static const char *const backends[] = { "afpacket", "pcap", NULL };
+static const char *const backends[] = { "afpacket", "pcap", "afxdp", NULL };
 static const char *const paces[] = { "fast", "real", NULL };
 
 static const char z85[] =
@@ -144,7 +144,7 @@ static void verify_config(struct cfg_verify *v, const void *obj)
 		snprintf(where, sizeof(where), "interfaces[%u]", i);
 		if (c->backend == FWD_IO_PCAP && !f->pcap_in[0] && !f->pcap_out[0])
 			cfg_verify_error(v, where, "the pcap back end needs pcap-in or pcap-out");
-		if (c->backend == FWD_IO_AFPACKET && (f->pcap_in[0] || f->pcap_out[0]))
+		if (c->backend != FWD_IO_PCAP && (f->pcap_in[0] || f->pcap_out[0]))
 			cfg_verify_error(v, where, "pcap-in/pcap-out are for the pcap back end");
 		for (unsigned j = 0; j < i; j++)
 			if (!strcmp(f->name, c->interfaces[j].name))

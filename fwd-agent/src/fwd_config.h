@@ -15,7 +15,7 @@
 #define FWD_MAX_INTERFACES 16
 #define FWD_PATH_MAX 256
 
-enum fwd_backend { FWD_IO_AFPACKET, FWD_IO_PCAP };
+enum fwd_backend { FWD_IO_AFPACKET, FWD_IO_PCAP, FWD_IO_AFXDP };
 enum fwd_pace { FWD_PACE_FAST, FWD_PACE_REAL };
 
 struct fwd_iface_cfg {

@@ -4,6 +4,7 @@
  * then one event loop for the managers, the punt queues, routing updates,
  * expiry and signals, while the workers move packets.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <grp.h>
 #include <inttypes.h>
@@ -185,7 +186,8 @@ static int open_io(struct fwd_daemon *d)
 	const struct fwd_config *c = d->cfg;
 	struct pktio_cfg pc;
 
-	pktio_cfg_init(&pc, c->backend == FWD_IO_PCAP ? "pcap" : "afpacket");
+	pktio_cfg_init(&pc, c->backend == FWD_IO_PCAP ? "pcap" :
+			    c->backend == FWD_IO_AFXDP ? "afxdp" : "afpacket");
 	d->nworkers = c->backend == FWD_IO_PCAP ? 1 : (c->workers ? c->workers : cores());
 	pc.n_queues = d->nworkers;
 	pc.n_ports = c->n_interfaces;
@@ -313,6 +315,27 @@ static int open_managers(struct fwd_daemon *d, uint32_t generation)
 	return r < 0 ? log_errno(r, "connecting to the managers") : 0;
 }
 
+struct fwd_stats_ctx {
+	struct shm_table *t;
+	FILE *f;
+};
+
+/* "forward ADDRESS PACKETS BYTES": the information flag's statistics */
+static int write_forward(const struct shm_entry *e, uint32_t idx, void *arg)
+{
+	struct fwd_stats_ctx *x = arg;
+	char addr[INET6_ADDRSTRLEN];
+	uint64_t p, b;
+
+	shm_table_counters(x->t, idx, &p, &b, NULL);
+	if (key_addr_is_v4(e->key.daddr))
+		inet_ntop(AF_INET, e->key.daddr + 12, addr, sizeof(addr));
+	else
+		inet_ntop(AF_INET6, e->key.daddr, addr, sizeof(addr));
+	fprintf(x->f, "forward %s %" PRIu64 " %" PRIu64 "\n", addr, p, b);
+	return 0;
+}
+
 static void write_stats(struct fwd_daemon *d)
 {
 	const char *path = d->cfg->stats_file;
@@ -336,6 +359,14 @@ static void write_stats(struct fwd_daemon *d)
 		fprintf(f, "update.%u %" PRIu64 " # %s\n", u, as.upd[u], fwd_upd_str(u));
 	fprintf(f, "fixed %" PRIu64 "\nwildcards %u\nexpired %" PRIu64 "\nevicted %" PRIu64 "\n",
 		as.nfixed, as.nwild, as.expired, as.evicted);
+	struct fwd_stats_ctx x = { .t = d->dp.fwdstats, .f = f };
+	struct shm_rcu_reader rd;
+	if (x.t && shm_table_reader_register(x.t, &rd) == 0) {
+		shm_rcu_read_lock(&rd);
+		shm_table_walk(x.t, 0, UINT32_MAX, write_forward, &x);
+		shm_rcu_read_unlock(&rd);
+		shm_table_reader_unregister(&rd);
+	}
 	for (unsigned m = 0; m < d->cfg->n_managers; m++)
 		for (unsigned c = 0; c < FWD_MGR__COUNT; c++)
 			fprintf(f, "mgr%u.%u %" PRIu64 " # %s\n", m, c,
@@ -429,6 +460,7 @@ int fwd_daemon_run(const struct fwd_config *cfg)
 			   rep.rolled_back ? ", an interrupted update rolled back" : "");
 	d.dp.fixed = fwd_aff_table(d.aff);
 	d.dp.snap = fwd_aff_snap(d.aff);
+	d.dp.fwdstats = fwd_aff_fwdstats(d.aff);
 	d.dp.wake_control = wake_control;
 	d.dp.wake_arg = d.loop;
 

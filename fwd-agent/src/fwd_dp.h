@@ -154,6 +154,7 @@ struct fwd_dp {
 	struct pktio *io;
 	struct shm_table *fixed;
 	struct shm_snap *snap;
+	struct shm_table *fwdstats;  /* per forward address; NULL: not counted */
 	struct rt_table *rt;         /* NULL: static routes */
 	unsigned nports;
 	struct fwd_port ports[PKTIO_MAX_PORTS];
@@ -176,7 +177,7 @@ struct fwd_frag {
 struct fwd_worker {
 	struct fwd_dp *dp;
 	unsigned id;                 /* pktio queue and counter lane */
-	struct shm_rcu_reader fixed_rd, snap_rd;
+	struct shm_rcu_reader fixed_rd, snap_rd, fwdstats_rd;
 	struct fwd_ring punts;       /* worker -> control */
 	struct fwd_ring injects;     /* control -> worker */
 	int wake_fd;                 /* eventfd: injections waiting */

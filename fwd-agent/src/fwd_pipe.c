@@ -210,6 +210,20 @@ static bool addr_zero(const uint8_t a[16])
 	return !memcmp(a, z, 16) || !memcmp(a, v4z, 16);
 }
 
+/* The information flag: packets and bytes per forward address. */
+static void count_forward(struct fwd_worker *w, const uint8_t addr[16], uint32_t bytes)
+{
+	struct shm_table *t = w->dp->fwdstats;
+	struct flow_key k;
+
+	aff_fwdstat_key(&k, addr);
+	shm_rcu_read_lock(&w->fwdstats_rd);
+	const struct shm_entry *e = shm_table_lookup(t, &k);
+	if (e)
+		shm_table_count(t, w->id, shm_entry_index(t, e), bytes, 0);
+	shm_rcu_read_unlock(&w->fwdstats_rd);
+}
+
 /* Apply NAT and sequence adjust; the destination to route to comes back. */
 static int apply(struct fwd_worker *w, uint8_t *buf, struct pkt_view *v,
 		 const struct aff_actions *a, bool icmp_err, const struct pkt_quote *q,
@@ -266,6 +280,8 @@ static int apply(struct fwd_worker *w, uint8_t *buf, struct pkt_view *v,
 	} else
 		memcpy(route_to, buf + v->l3_off + 24, 16);
 	if (a->flags & AFF_F_DISPATCH) {
+		if ((a->flags & AFF_F_INFO) && w->dp->fwdstats)
+			count_forward(w, a->fwd_addr, v->len);
 		if (addr_zero(a->fwd_addr))
 			return -EHOSTUNREACH; /* forward address 0: drop after counting */
 		memcpy(route_to, a->fwd_addr, 16);
@@ -704,7 +720,8 @@ int fwd_worker_init(struct fwd_worker *w, struct fwd_dp *dp, unsigned id)
 		return -errno;
 	if ((r = pktio_set_wake_fd(dp->io, id, w->wake_fd)) < 0 ||
 	    (r = shm_table_reader_register(dp->fixed, &w->fixed_rd)) < 0 ||
-	    (r = shm_snap_reader_register(dp->snap, &w->snap_rd)) < 0)
+	    (r = shm_snap_reader_register(dp->snap, &w->snap_rd)) < 0 ||
+	    (dp->fwdstats && (r = shm_table_reader_register(dp->fwdstats, &w->fwdstats_rd)) < 0))
 		return r;
 	return 0;
 }
@@ -713,6 +730,8 @@ void fwd_worker_fini(struct fwd_worker *w)
 {
 	shm_table_reader_unregister(&w->fixed_rd);
 	shm_rcu_unregister(&w->snap_rd);
+	if (w->dp->fwdstats)
+		shm_table_reader_unregister(&w->fwdstats_rd);
 	if (w->wake_fd >= 0)
 		close(w->wake_fd);
 	free(w->punts.slots);

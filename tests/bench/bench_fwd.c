@@ -198,8 +198,7 @@ int main(int argc, char **argv)
 	fwd_worker_fini(&wk);
 	pktio_close(dp.io);
 	fwd_aff_close(aff);
-	shm_seg_unlink(inst, "affinity");
-	shm_seg_unlink(inst, "wildcard");
+	fwd_aff_unlink(inst);
 	unlink(path);
 	return hits * 10 < rx * 9; /* most packets must have taken the hit path */
 }

@@ -41,6 +41,26 @@
 #define AFF_SNAP_VERSION  1u
 #define AFF_SNAP_MAGIC    0x57494c44u /* "WILD" */
 
+/*
+ * Per-forward-address statistics (the information flag, seed 001): a third
+ * segment, loom.<instance>.fwdstats, a shm hash table keyed by the forward
+ * address alone (a flow key whose daddr is the address, all else zero) whose
+ * lanes count packets and bytes; the value records when it was first used.
+ */
+#define AFF_FWDSTATS_KIND    0x41464653u /* "AFFS" */
+#define AFF_FWDSTATS_VERSION 1u
+#define AFF_FWDSTATS_MAX     4096u
+
+struct aff_fwdstat {
+	uint64_t first_ms;       /* CLOCK_MONOTONIC ms when an affinity first named it */
+};
+
+static inline void aff_fwdstat_key(struct flow_key *k, const uint8_t addr[16])
+{
+	key_init(k);
+	memcpy(k->daddr, addr, 16);
+}
+
 #define AFF_MAX_MGR_DATA  64u  /* manager interest data kept with an affinity */
 #define AFF_MAX_WILDCARDS 4096u /* and so at most as many advertised prefixes */
 

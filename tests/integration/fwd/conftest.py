@@ -70,6 +70,11 @@ def read_stats(path):
     st = {}
     with open(path) as f:
         for line in f:
+            fw = re.match(r'forward (\S+) (\d+) (\d+)', line)
+            if fw:  # the information flag: per forward address
+                st[f'forward {fw.group(1)} packets'] = int(fw.group(2))
+                st[f'forward {fw.group(1)} bytes'] = int(fw.group(3))
+                continue
             m = re.match(r'(dp|update|mgr\d+)\.(\d+) (\d+)', line)
             if not m:
                 continue

@@ -189,7 +189,9 @@ quiet 100
     return Case('dispatch', 'dispatch: destination kept, routed toward the forward address '
                 '(SRV_GW, not VIP_GW); forward address 0 dropped and counted',
                 [('cli', a), ('cli', b)], [script], {'srv': [out(a, 'srv', gw=SRV_GW)]},
-                {'FWD_C_DISPATCH': 1, 'FWD_C_DISPATCH_DROP': 1, 'FWD_C_TX': 1})
+                {'FWD_C_DISPATCH': 1, 'FWD_C_DISPATCH_DROP': 1, 'FWD_C_TX': 1,
+                 # the information flag: counted for the forward address
+                 f'forward {S1} packets': 1, f'forward {S1} bytes': len(a)})
 
 
 def case_interest():

@@ -2,6 +2,7 @@
 """Network-namespace fixtures: a client, a router where loom-fwd-agent runs,
 and a server with nginx. Everything a test creates has a name unique to the
 test process and is removed afterwards, also when the test fails."""
+import glob
 import os
 import shutil
 import signal
@@ -85,13 +86,13 @@ http {{ access_log {d}/access.log; client_body_temp_path {d}/tmp; proxy_temp_pat
         with open(os.path.join(self.nginx_dir, "access.log")) as f:
             return f.read()
 
-    def agent_config(self, managers=(), extra=""):
+    def agent_config(self, managers=(), extra="", backend="afpacket", workers=2):
         path = os.path.join(self.tmp, "agent.yaml")
         mgr = "".join(f"  - endpoint: \"{m}\"\n" for m in managers)
         with open(path, "w") as f:
             f.write(f"""instance: ns{self.tag}
-backend: afpacket
-workers: 2
+backend: {backend}
+workers: {workers}
 ring-frames: 64
 fixed-affinities: 4096
 stats-file: {self.tmp}/stats
@@ -136,9 +137,9 @@ interfaces:
                     pass
         for ns in (self.cli, self.rtr, self.srv):
             sh("ip", "netns", "del", ns, check=False)
-        for seg in ("affinity", "wildcard"):
+        for seg in glob.glob(f"/dev/shm/loom.ns{self.tag}.*"):
             try:
-                os.unlink(f"/dev/shm/loom.ns{self.tag}.{seg}")
+                os.unlink(seg)
             except FileNotFoundError:
                 pass
 

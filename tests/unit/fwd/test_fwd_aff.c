@@ -39,8 +39,7 @@ static void setup(void)
 static void teardown(void)
 {
 	fwd_aff_close(aff);
-	shm_seg_unlink(inst, "affinity");
-	shm_seg_unlink(inst, "wildcard");
+	fwd_aff_unlink(inst);
 }
 
 TestSuite(fwd_aff, .init = setup, .fini = teardown, .timeout = 30);
@@ -261,8 +260,7 @@ Test(fwd_aff, unsupported_action_is_denied)
 	struct fwd_aff_stats st;
 
 	fwd_aff_close(aff);
-	shm_seg_unlink(inst, "affinity");
-	shm_seg_unlink(inst, "wildcard");
+	fwd_aff_unlink(inst);
 	aff = open_aff(64, ALL_CAPS & ~MSG_CAP(MSG_S_ACT_SEQ_ADJUST));
 
 	wildcard(&m, "10.9.0.0", 24, 80, 30, 0, 0);
@@ -406,8 +404,7 @@ Test(fwd_aff, optional_action_the_agent_lacks_is_skipped)
 	struct aff_snap_view v;
 
 	fwd_aff_close(aff);
-	shm_seg_unlink(inst, "affinity");
-	shm_seg_unlink(inst, "wildcard");
+	fwd_aff_unlink(inst);
 	aff = open_aff(64, ALL_CAPS & ~MSG_CAP(MSG_S_ACT_SEQ_ADJUST));
 
 	wildcard(&m, "10.9.0.0", 24, 80, 30, 0, 0);

@@ -82,8 +82,7 @@ static void teardown(void)
 	zmq_close(router);
 	zmq_ctx_term(zctx);
 	fwd_aff_close(aff);
-	shm_seg_unlink(inst, "affinity");
-	shm_seg_unlink(inst, "wildcard");
+	fwd_aff_unlink(inst);
 	unlink(endpoint + strlen("ipc://"));
 }
 

@@ -222,8 +222,7 @@ static void setup(void)
 static void teardown(void)
 {
 	fwd_aff_close(aff);
-	shm_seg_unlink(inst, "affinity");
-	shm_seg_unlink(inst, "wildcard");
+	fwd_aff_unlink(inst);
 }
 
 TestSuite(loomctl, .init = setup, .fini = teardown, .timeout = 30);
@@ -614,8 +613,7 @@ Test(loomctl, hostile_values_are_clamped_and_counted)
 	r = RUN("-i", other, "affinity", "stats", "-j");
 	shm_table_close(t);
 	shm_snap_close(s);
-	shm_seg_unlink(other, "affinity");
-	shm_seg_unlink(other, "wildcard");
+	fwd_aff_unlink(other);
 
 	cr_assert_eq(st1, 0);
 	cr_assert(strstr(out, "(no snapshot published)"), "%s", out);
