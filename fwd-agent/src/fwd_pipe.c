@@ -438,8 +438,10 @@ static bool decide(struct fwd_worker *w, struct pktio_pkt *p, struct pkt_view *v
 					interest(&f.act, false, reasons, &vd);
 				if (vd.punt && f.mgr_len &&
 				    shm_entry_read(dp->fixed, e, NULL, &f) == 0) {
-					vd.mgr_len = f.mgr_len;
-					memcpy(w->scratch, f.mgr_data, f.mgr_len); /* outlives f */
+					/* shared memory is input too: never trust its length */
+					vd.mgr_len = f.mgr_len < AFF_MAX_MGR_DATA ? f.mgr_len
+										  : AFF_MAX_MGR_DATA;
+					memcpy(w->scratch, f.mgr_data, vd.mgr_len); /* outlives f */
 					vd.mgr_data = w->scratch;
 				}
 			}
@@ -455,7 +457,7 @@ static bool decide(struct fwd_worker *w, struct pktio_pkt *p, struct pkt_view *v
 			vd.act = wd->act;
 			vd.have_act = true;
 			vd.key = wd->key;
-			vd.mgr_len = wd->mgr_len;
+			vd.mgr_len = wd->mgr_len < AFF_MAX_MGR_DATA ? wd->mgr_len : AFF_MAX_MGR_DATA;
 			vd.mgr_data = wd->mgr_data;
 			interest(&wd->act, true, reasons, &vd);
 		}
