@@ -9,7 +9,7 @@ packages=(
 	# build
 	gcc meson ninja-build pkg-config
 	libjansson-dev # loomctl's JSON output (and the provisioner's REST API)
-	liburcu-dev libzmq3-dev libmsgpack-dev libcap-dev libyaml-dev libsodium-dev libmnl-dev
+	liburcu-dev libzmq3-dev libmsgpack-dev libcap-dev libyaml-dev libsodium-dev libmnl-dev libbpf-dev
 	# unit tests, sanitizers, fuzzing (clang's libFuzzer runtime)
 	libcriterion-dev clang libclang-rt-14-dev
 	# packet fixtures and integration tests (Debian's python3, not a pyenv one)

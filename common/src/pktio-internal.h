@@ -51,5 +51,6 @@ static inline void pktio_stat_add(struct pktio *io, unsigned q, enum pktio_stat 
 
 extern const struct pktio_ops pktio_afpacket_ops;
 extern const struct pktio_ops pktio_pcap_ops;
+extern const struct pktio_ops pktio_afxdp_ops;
 
 #endif

@@ -17,6 +17,7 @@
 static const struct pktio_ops *const pktio_backends[] = {
 	&pktio_afpacket_ops,
 	&pktio_pcap_ops,
+	&pktio_afxdp_ops,
 };
 
 static const char *const pktio_stat_names[] = { PKTIO_STAT_LIST(LOOM_XSTR) };

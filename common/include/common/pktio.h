@@ -7,7 +7,11 @@
  *               (pktio_afpacket.c);
  *   "pcap"      capture files in, capture files out, for tests and
  *               benchmarks (pktio_pcap.c);
- *   "afxdp"     later: the small-packet fast path.
+ *   "afxdp"     AF_XDP sockets (copy or zero-copy as the driver allows) fed
+ *               by one XDP program per interface that redirects unicast IP
+ *               not addressed to the host; n_queues must equal the device's
+ *               RX queues (-ECHRNG otherwise); no offload metadata, so a
+ *               veth peer must not offload checksums (pktio_afxdp.c).
  * docs/pktio.md describes each back end, ring sizing and the traps found on
  * the lab (LAB-FACTS.md) and how they are handled.
  *
@@ -121,7 +125,7 @@ enum pktio_pace {
 };
 
 struct pktio_cfg {
-	const char *backend;  /* "afpacket" | "pcap" */
+	const char *backend;  /* "afpacket" | "afxdp" | "pcap" */
 	unsigned n_queues;    /* worker queues, 1..PKTIO_MAX_QUEUES (pcap: 1) */
 	unsigned n_ports;     /* 1..PKTIO_MAX_PORTS */
 	struct pktio_port_cfg ports[PKTIO_MAX_PORTS];
