@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -374,7 +375,10 @@ struct rt_garbage {
 
 static void garbage_free(struct rcu_head *head)
 {
-	struct rt_garbage *g = caa_container_of(head, struct rt_garbage, rcu);
+	/* liburcu's caa_container_of casts through a const pointer: clang's
+	 * -Wcast-qual objects, so the same arithmetic by hand */
+	struct rt_garbage *g = (struct rt_garbage *)(void *)((char *)head -
+							      offsetof(struct rt_garbage, rcu));
 
 	rt_fib_free(g->fib);
 	links_free(g->links);
