@@ -74,8 +74,8 @@ int fwd_nft_install(const char *instance, const char *const *ifnames, unsigned n
 		o += (size_t)snprintf(script + o, sizeof(script) - o,
 				      "  chain in_%u {\n"
 				      "    type filter hook ingress device \"%s\" priority -500;\n"
-				      "    meta protocol ip fib daddr type unicast counter drop\n"
-				      "    meta protocol ip6 fib daddr type unicast counter drop\n"
+				      "    meta protocol ip fib daddr type != { local, broadcast, multicast, anycast } counter drop\n"
+				      "    meta protocol ip6 fib daddr type != { local, broadcast, multicast, anycast } counter drop\n"
 				      "  }\n",
 				      i, ifnames[i]);
 	if (o + 3 >= sizeof(script))
