@@ -200,6 +200,14 @@ void fwd_worker_fini(struct fwd_worker *w);
 int fwd_worker_run_once(struct fwd_worker *w);
 
 /*
+ * The pipeline on a burst of at most FWD_BURST packets the caller owns (tests
+ * and fuzzing): out (room for 2 * FWD_BURST) receives what would be sent.
+ * Returns how many. Worker thread (or a test's thread without rt).
+ */
+unsigned fwd_worker_process(struct fwd_worker *w, struct pktio_pkt *pkts, unsigned n,
+			    struct pktio_pkt *out);
+
+/*
  * Before the worker sleeps: reset its wake-up descriptor, then tell whether
  * returned packets arrived meanwhile (true: do not sleep). Reading the
  * eventfd only here keeps a system call off every burst.

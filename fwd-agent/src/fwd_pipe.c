@@ -595,6 +595,17 @@ static void process(struct fwd_worker *w, struct pktio_pkt *pkts, unsigned n,
 	shm_rcu_read_unlock(&w->fixed_rd);
 }
 
+unsigned fwd_worker_process(struct fwd_worker *w, struct pktio_pkt *pkts, unsigned n,
+			    struct pktio_pkt *out)
+{
+	unsigned nout = 0;
+
+	if (n > FWD_BURST)
+		n = FWD_BURST;
+	process(w, pkts, n, NULL, out, &nout);
+	return nout;
+}
+
 static void transmit(struct fwd_worker *w, struct pktio_pkt *out, unsigned n)
 {
 	if (n == 0)
