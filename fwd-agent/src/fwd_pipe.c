@@ -312,7 +312,8 @@ static void punt(struct fwd_worker *w, const struct verdict *vd, const uint8_t *
 		memcpy(s->dmask, vd->wild->dmask, 16);
 	}
 	s->mgr_len = vd->mgr_len;
-	memcpy(s->mgr_data, vd->mgr_data, vd->mgr_len);
+	if (vd->mgr_len) /* mgr_data may be NULL when there is none */
+		memcpy(s->mgr_data, vd->mgr_data, vd->mgr_len);
 	s->len = 0;
 	if (vd->punt_data) {
 		if (len > FWD_SLOT_BYTES) {
