@@ -33,6 +33,7 @@ struct fwd_daemon {
 	struct rt_table *rt;
 	struct fwd_dp dp;
 	unsigned nworkers;
+	unsigned workers_ready;  /* initialised, so to be finalised */
 	struct fwd_worker *workers;
 	pthread_t *threads;
 	bool threads_started;
@@ -382,7 +383,7 @@ static void teardown(struct fwd_daemon *d)
 			pthread_join(d->threads[i], NULL);
 	if (d->workers)
 		write_stats(d);
-	for (unsigned i = 0; d->workers && i < d->nworkers; i++)
+	for (unsigned i = 0; d->workers && i < d->workers_ready; i++)
 		fwd_worker_fini(&d->workers[i]);
 	fwd_mgrs_close(d->mgrs);
 	for (unsigned i = 0; i < 3; i++)
@@ -472,9 +473,11 @@ int fwd_daemon_run(const struct fwd_config *cfg)
 	}
 	for (unsigned i = 0; i < d.nworkers; i++)
 		if ((r = fwd_worker_init(&d.workers[i], &d.dp, i)) < 0) {
+			d.workers_ready = i + 1; /* its partial state too */
 			log_errno(r, "worker %u", i);
 			goto out;
 		}
+	d.workers_ready = d.nworkers;
 
 	if (cfg->backend == FWD_IO_AFPACKET && cfg->ingress_filter) {
 		const char *names[FWD_MAX_INTERFACES];

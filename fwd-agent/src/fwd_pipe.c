@@ -723,6 +723,7 @@ int fwd_worker_init(struct fwd_worker *w, struct fwd_dp *dp, unsigned id)
 	int r;
 
 	memset(w, 0, sizeof(*w));
+	w->wake_fd = -1; /* fini after a failed init must not close fd 0 */
 	w->dp = dp;
 	w->id = id;
 	w->punts.slots = calloc(FWD_RING_SLOTS, sizeof(struct fwd_slot));
