@@ -236,5 +236,7 @@ void ctl_json_set(json_t *obj, const char *key, json_t *v);
 int ctl_cmd_aff_list(const struct ctl_opts *o);
 int ctl_cmd_aff_show(const struct ctl_opts *o, const struct flow_key *key);
 int ctl_cmd_aff_stats(const struct ctl_opts *o);
+/* Packets and bytes per forward address (the information flag). */
+int ctl_cmd_aff_forward(const struct ctl_opts *o);
 
 #endif

@@ -17,6 +17,7 @@ static void usage(FILE *f)
 	fputs("Usage: loomctl [-i INSTANCE] [-j] affinity [list] [-j] [-n N] [-w | -f]\n"
 	      "       loomctl [-i INSTANCE] [-j] affinity show PROTO SRC[:PORT] DST[:PORT] [-j]\n"
 	      "       loomctl [-i INSTANCE] [-j] affinity stats [-j]\n"
+	      "       loomctl [-i INSTANCE] [-j] affinity forward [-j]\n"
 	      "\n"
 	      "  -i, --instance NAME  agent instance (default: $LOOM_INSTANCE, else \"default\")\n"
 	      "  -j, --json           one JSON document on stdout\n"
@@ -148,6 +149,13 @@ static int cmd_stats(int argc, char **argv, struct ctl_opts *o)
 	return r ? r : ctl_cmd_aff_stats(o);
 }
 
+static int cmd_forward(int argc, char **argv, struct ctl_opts *o)
+{
+	int n = 0, r = parse_cmd_opts(argc, argv, o, false, NULL, &n, 0);
+
+	return r ? r : ctl_cmd_aff_forward(o);
+}
+
 static const struct {
 	const char *name;
 	const char *alias;
@@ -156,6 +164,7 @@ static const struct {
 	{ "list", "ls", cmd_list },
 	{ "show", "get", cmd_show },
 	{ "stats", "stat", cmd_stats },
+	{ "forward", "fwd", cmd_forward },
 };
 
 static int object_affinity(int argc, char **argv, struct ctl_opts *o)

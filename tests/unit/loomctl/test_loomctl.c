@@ -627,3 +627,53 @@ Test(loomctl, hostile_values_are_clamped_and_counted)
 	cr_assert_eq(JINT(j, "wildcards"), 0);
 	json_decref(j);
 }
+
+/* The information flag: packets and bytes per forward address. */
+Test(loomctl, forward_statistics)
+{
+	struct msg m;
+	struct msg_action_list deny;
+	struct shm_table *t = fwd_aff_fwdstats(aff);
+	struct flow_key k;
+	uint8_t fwd[16];
+
+	/* a fixed affinity that dispatches to 10.2.0.7 with the information flag */
+	fixed(&m, "192.0.2.3", 40002, "10.9.0.9", 80);
+	m.segs[0].u.fixed.dispatch = true;
+	m.segs[0].u.fixed.info = true;
+	v4(m.segs[0].u.fixed.forward, "10.2.0.7");
+	cr_assert_eq(fwd_aff_apply(aff, 1, &m, now_ms(), &deny), FWD_UPD_APPLIED);
+	/* two workers count on it, as the data path does */
+	v4(fwd, "10.2.0.7");
+	aff_fwdstat_key(&k, fwd);
+	const struct shm_entry *e = shm_table_lookup(t, &k);
+	cr_assert_not_null(e, "the agent made a statistics entry for the forward address");
+	shm_table_count(t, 0, shm_entry_index(t, e), 100, 1);
+	shm_table_count(t, 1, shm_entry_index(t, e), 50, 2);
+
+	struct run *r = RUN("-i", inst, "affinity", "forward");
+	cr_assert_eq(r->status, 0, "%s", r->err);
+	cr_assert(strstr(r->out, "Forward addresses: 1"), "%s", r->out);
+	const char *line = strstr(r->out, "\n10.2.0.7 ");
+	char addr[48];
+	unsigned long pk = 0, by = 0;
+	cr_assert_not_null(line, "%s", r->out);
+	cr_assert_eq(sscanf(line + 1, "%47s %lu %lu", addr, &pk, &by), 3, "%s", r->out);
+	cr_assert_eq(pk, 2, "packets summed over the lanes");
+	cr_assert_eq(by, 150);
+
+	r = RUN("-i", inst, "-j", "affinity", "forward");
+	cr_assert_eq(r->status, 0, "%s", r->err);
+	json_error_t je;
+	json_t *j = json_loads(r->out, 0, &je);
+	cr_assert_not_null(j, "%s", r->out);
+	cr_assert_eq(json_array_size(j), 1);
+	json_t *row = json_array_get(j, 0);
+	cr_assert_str_eq(json_string_value(json_object_get(row, "address")), "10.2.0.7");
+	cr_assert_eq(json_integer_value(json_object_get(row, "packets")), 2);
+	cr_assert_eq(json_integer_value(json_object_get(row, "bytes")), 150);
+	json_decref(j);
+
+	r = RUN("-i", "nosuchinstance", "affinity", "forward");
+	cr_assert_eq(r->status, 1);
+}
