@@ -42,7 +42,15 @@ in_ns() {
 
 down() {
 	if [ -f "$RUN/fwd-agent.pid" ]; then
-		kill "$(cat "$RUN/fwd-agent.pid")" 2>/dev/null || true
+		local pid
+		pid=$(cat "$RUN/fwd-agent.pid")
+		kill "$pid" 2>/dev/null || true
+		# it stops on SIGTERM; wait for it before its interfaces go
+		for _ in $(seq 50); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -9 "$pid" 2>/dev/null || true
 	fi
 	for s in "${SERVERS[@]}"; do
 		if [ -f "$RUN/srv$s/nginx.pid" ]; then
@@ -131,7 +139,9 @@ up() {
 	in_ns "$NS_RTR" sysctl -qw net.ipv6.conf.all.forwarding=0
 	printf '%s\n' "instance: lab" "host-name: loom-rtr" "backend: afpacket" \
 		"interfaces:" "  - name: rtr0" "  - name: lbr0" >"$RUN/fwd-agent.yaml"
-	in_ns "$NS_RTR" ./build/fwd-agent/loom-fwd-agent -c "$RUN/fwd-agent.yaml" \
+	# not through in_ns: a function in the background is a subshell, and $!
+	# must be the agent itself (ip netns exec execs it) for `down` to stop it
+	ip netns exec "$NS_RTR" ./build/fwd-agent/loom-fwd-agent -c "$RUN/fwd-agent.yaml" \
 		>"$RUN/fwd-agent.log" 2>&1 &
 	echo $! >"$RUN/fwd-agent.pid"
 	sleep 0.5

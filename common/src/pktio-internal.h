@@ -7,6 +7,8 @@
 #ifndef LOOM_COMMON_PKTIO_INTERNAL_H
 #define LOOM_COMMON_PKTIO_INTERNAL_H
 
+#include <poll.h>
+
 #include "common/pktio.h"
 
 struct pktio_ops {
@@ -37,6 +39,15 @@ struct pktio {
 	int wake_fd[PKTIO_MAX_QUEUES]; /* -1, or an fd whose readability ends a wait */
 	void *priv;
 };
+
+/*
+ * poll() the queue's n socket descriptors in pfd (room for one more: q's
+ * wake descriptor is added) for up to timeout_ms. Returns 1 if something is
+ * readable, 0 on timeout or when sockets only reported errors (those are
+ * read with SO_ERROR, which clears them, and counted: a device that went
+ * away must not turn every wait into a busy loop), or -errno.
+ */
+int pktio_poll(struct pktio *io, unsigned q, struct pollfd *pfd, unsigned n, int timeout_ms);
 
 /* Sleep up to ns, or until q's wake descriptor becomes readable (1), for
  * back ends with nothing else to poll. */

@@ -5,6 +5,8 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdbool.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <endian.h>
 #include <linux/virtio_net.h>
@@ -130,6 +132,30 @@ int pktio_set_wake_fd(struct pktio *io, unsigned q, int fd)
 		return -EINVAL;
 	io->wake_fd[q] = fd;
 	return 0;
+}
+
+int pktio_poll(struct pktio *io, unsigned q, struct pollfd *pfd, unsigned n, int timeout_ms)
+{
+	unsigned all = n;
+	int rc;
+
+	if (io->wake_fd[q] >= 0)
+		pfd[all++] = (struct pollfd){ .fd = io->wake_fd[q], .events = POLLIN };
+	rc = poll(pfd, all, timeout_ms);
+	if (rc < 0)
+		return errno == EINTR ? 0 : -errno;
+	bool readable = false;
+	for (unsigned i = 0; i < all && rc > 0; i++) {
+		if (pfd[i].revents & POLLIN)
+			readable = true;
+		if (i < n && (pfd[i].revents & (POLLERR | POLLHUP))) {
+			int err = 0;
+			socklen_t len = sizeof(err);
+			getsockopt(pfd[i].fd, SOL_SOCKET, SO_ERROR, &err, &len);
+			pktio_stat_add(io, q, PKTIO_ST_SOCK_ERRORS, 1);
+		}
+	}
+	return readable;
 }
 
 int pktio_sleep_or_wake(struct pktio *io, unsigned q, uint64_t ns)

@@ -452,13 +452,8 @@ static int afp_wait(struct pktio *io, unsigned q, int timeout_ms)
 		if (__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER)
 			return 1;
 	}
-	unsigned n = io->n_ports;
-	if (io->wake_fd[q] >= 0)
-		aq->pfd[n++] = (struct pollfd){ .fd = io->wake_fd[q], .events = POLLIN };
-	rc = poll(aq->pfd, n, timeout_ms);
-	if (rc < 0)
-		return errno == EINTR ? 0 : -errno;
-	return rc > 0;
+	rc = pktio_poll(io, q, aq->pfd, io->n_ports, timeout_ms);
+	return rc;
 }
 
 static void afp_stats_sync(struct pktio *io, unsigned q)

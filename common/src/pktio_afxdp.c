@@ -720,12 +720,8 @@ static int axp_wait(struct pktio *io, unsigned q, int timeout_ms)
 		if (load_acq(s->rx.producer) != s->rx.cached)
 			return 1;
 	}
-	if (io->wake_fd[q] >= 0)
-		aq->pfd[n++] = (struct pollfd){ .fd = io->wake_fd[q], .events = POLLIN };
-	rc = poll(aq->pfd, n, timeout_ms);
-	if (rc < 0)
-		return errno == EINTR ? 0 : -errno;
-	return rc > 0;
+	rc = pktio_poll(io, q, aq->pfd, n, timeout_ms);
+	return rc;
 }
 
 static void axp_stats_sync(struct pktio *io, unsigned q)

@@ -168,7 +168,8 @@ struct pktio_cfg {
 	X(PKTIO_ST_TX_RING_FULL, "tx_ring_full")    /* dropped: no free TX frame */ \
 	X(PKTIO_ST_TX_TOO_BIG,   "tx_too_big")      /* dropped: longer than a frame */ \
 	X(PKTIO_ST_TX_BAD_PORT,  "tx_bad_port")     /* dropped: no such port / no output */ \
-	X(PKTIO_ST_TX_ERRORS,    "tx_errors")       /* kernel refused a frame or the kick */
+	X(PKTIO_ST_TX_ERRORS,    "tx_errors")       /* kernel refused a frame or the kick */ \
+	X(PKTIO_ST_SOCK_ERRORS,  "socket_errors")   /* a socket reported an error (device gone...) */
 
 enum pktio_stat {
 	PKTIO_STAT_LIST(LOOM_XENUM)

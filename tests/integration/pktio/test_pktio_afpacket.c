@@ -409,3 +409,28 @@ Test(afpacket, bad_interface)
 	cfg.ports[0].ifname = "nosuchif0";
 	cr_assert_eq(pktio_open(&cfg, &io), -ENODEV);
 }
+
+/* A device that goes away must not turn waiting into spinning: the socket's
+ * error is read, counted, and the next waits sleep their full timeout. */
+Test(afpacket, a_vanished_device_does_not_spin)
+{
+	struct pktio_cfg cfg;
+	struct pktio_stats st;
+	struct pktio *io;
+	int rc;
+
+	cfg_lab(&cfg, 1);
+	cfg.n_queues = 1;
+	rc = pktio_open(&cfg, &io);
+	cr_assert_eq(rc, 0, "%s", strerror(-rc));
+	cr_assert_eq(sh("ip -n %s link del %s", ns_f, if_fa), 0);
+	uint64_t t0 = mono_ms();
+	for (int i = 0; i < 10; i++)
+		cr_assert_geq(pktio_wait(io, 0, 50), 0);
+	uint64_t waited = mono_ms() - t0;
+	pktio_stats(io, 0, &st);
+	cr_assert_geq(waited, 300, "10 waits of 50 ms returned after %lu ms: spinning",
+		      (unsigned long)waited);
+	cr_assert_geq(st.v[PKTIO_ST_SOCK_ERRORS], 1, "the socket's error was seen and counted");
+	pktio_close(io);
+}
