@@ -126,6 +126,14 @@ struct axp_be {
 
 /* --- rings ------------------------------------------------------------------ */
 
+static void axp_pause_ms(long ms)
+{
+	struct timespec ts = { .tv_sec = 0, .tv_nsec = ms * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
 static inline uint32_t load_acq(const uint32_t *p)
 {
 	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
@@ -271,8 +279,13 @@ static int axp_sock_open(struct axp_be *be, struct axp_sock *s, int ifindex, uns
 		*ring_addr(&s->fill, s->fill.cached++) = i * fs;
 	store_rel(s->fill.producer, s->fill.cached);
 
-	if (bind(fd, (struct sockaddr *)&sxdp, sizeof(sxdp)) < 0)
-		return -errno;
+	/* a socket closed a moment ago may still hold the queue: the kernel
+	 * releases it after an RCU grace period (an upgrade restart, a reopen) */
+	for (int tries = 0; bind(fd, (struct sockaddr *)&sxdp, sizeof(sxdp)) < 0; tries++) {
+		if (errno != EBUSY || tries == 100)
+			return -errno;
+		axp_pause_ms(10);
+	}
 	if (bpf_map_update_elem(xsks_fd, &key, &fd, BPF_ANY) < 0)
 		return -errno;
 	return 0;
@@ -420,7 +433,15 @@ static int axp_port_attach(struct axp_port *pt, const char *ifname)
 
 	if (prog_fd < 0)
 		return prog_fd;
-	pt->link_fd = bpf_link_create(prog_fd, pt->ifindex, BPF_XDP, &lo);
+	/* our own previous program may still be detaching (its link's last
+	 * reference goes after a grace period): retry a while before calling
+	 * the interface taken */
+	for (int tries = 0;; tries++) {
+		pt->link_fd = bpf_link_create(prog_fd, pt->ifindex, BPF_XDP, &lo);
+		if (pt->link_fd != -EBUSY || tries == 100)
+			break;
+		axp_pause_ms(10);
+	}
 	if (pt->link_fd >= 0) {
 		log_debug("pktio afxdp: %s: XDP program attached in native mode", ifname);
 		return 0;
