@@ -263,6 +263,8 @@ static const struct cfg_field config_rows[] = {
 	  .def = "65536", .min = 64, .max = 1u << 24 },
 	{ .key = "hold-time", .type = CFG_DURATION, CFG_AT(struct fwd_config, hold_ms),
 	  .def = "50ms", .max = 1000 },
+	{ .key = "busy-poll-us", .type = CFG_UINT, CFG_AT(struct fwd_config, busy_poll_us),
+	  .def = "0", .max = 100000 },
 	{ .key = "nat", .type = CFG_BOOL, CFG_AT(struct fwd_config, act_nat), .def = "true" },
 	{ .key = "seq-adjust", .type = CFG_BOOL, CFG_AT(struct fwd_config, act_seq),
 	  .def = "true" },

@@ -81,6 +81,7 @@ struct fwd_config {
 	uint64_t sweep_ms;
 	uint32_t sweep_buckets;
 	uint64_t hold_ms;            /* how long a held first packet waits */
+	uint32_t busy_poll_us;       /* workers poll this long before sleeping */
 
 	bool act_nat, act_seq, act_interest, act_advertise;
 };

@@ -463,6 +463,7 @@ int fwd_daemon_run(const struct fwd_config *cfg)
 	d.dp.snap = fwd_aff_snap(d.aff);
 	d.dp.fwdstats = fwd_aff_fwdstats(d.aff);
 	d.dp.wake_control = wake_control;
+	d.dp.busy_poll_ns = (uint64_t)cfg->busy_poll_us * 1000u;
 	d.dp.wake_arg = d.loop;
 
 	d.workers = calloc(d.nworkers, sizeof(*d.workers));

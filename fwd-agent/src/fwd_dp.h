@@ -162,6 +162,7 @@ struct fwd_dp {
 	struct fwd_static_route routes[FWD_MAX_STATIC_ROUTES];
 	void (*wake_control)(void *arg); /* a punt is waiting: ev_notify */
 	void *wake_arg;
+	uint64_t busy_poll_ns;       /* keep polling this long after the last packet */
 	_Atomic bool stop;
 	_Atomic uint32_t open_punts; /* punted and held, not yet answered */
 };

@@ -700,17 +700,42 @@ int fwd_worker_inject(struct fwd_worker *w, uint16_t owner, const uint8_t *ip, u
 	return 0;
 }
 
+/*
+ * Poll a little longer before sleeping: a reply is usually microseconds
+ * away, while waking from poll() on the other vCPU costs tens of them
+ * (LAB-FACTS trap 6). Off by default: on a small machine the spinning core
+ * is taken from the endpoints.
+ */
+static bool keep_polling(struct fwd_worker *w, uint64_t *idle_since)
+{
+	uint64_t now;
+
+	if (!w->dp->busy_poll_ns)
+		return false;
+	now = mono_ns();
+	if (!*idle_since)
+		*idle_since = now;
+	return now - *idle_since < w->dp->busy_poll_ns;
+}
+
 void *fwd_worker_main(void *arg)
 {
 	struct fwd_worker *w = arg;
 
+	uint64_t idle_since = 0;
+
 	rcu_register_thread(); /* rt's lookup structures are urcu-qsbr protected */
 	while (!atomic_load_explicit(&w->dp->stop, memory_order_relaxed)) {
-		if (fwd_worker_run_once(w) == 0 && fwd_worker_idle(w)) {
+		if (fwd_worker_run_once(w) > 0) {
+			idle_since = 0;
+		} else if (keep_polling(w, &idle_since)) {
+			/* spin: see keep_polling() */
+		} else if (fwd_worker_idle(w)) {
 			/* nothing to do: sleep offline, so grace periods go on */
 			rcu_thread_offline();
 			pktio_wait(w->dp->io, w->id, 100);
 			rcu_thread_online();
+			idle_since = 0;
 		}
 		rcu_quiescent_state();
 	}

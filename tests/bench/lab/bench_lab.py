@@ -68,6 +68,7 @@ def sh(*args, check=True, timeout=60):
 
 class Lab:
     backend = "afpacket"
+    busy_poll_us = 0
 
     def __init__(self, tools, secs, perf_dir):
         self.tools = tools
@@ -219,6 +220,7 @@ class Lab:
             f.write(f"""instance: {self.instance}
 backend: {self.backend}
 workers: {1 if self.backend == "afxdp" else 2}
+busy-poll-us: {self.busy_poll_us}
 stats-file: {self.stats_file}
 interfaces:
   - name: a0
@@ -368,6 +370,8 @@ def main():
     ap.add_argument("-w", "--workloads", default=",".join(WORKLOADS))
     ap.add_argument("-m", "--modes", default=",".join(MODES))
     ap.add_argument("--perf", metavar="DIR", help="perf record the agent into DIR")
+    ap.add_argument("--busy-poll-us", type=int, default=0,
+                    help="the agent's workers poll this long before sleeping (default 0)")
     ap.add_argument("--backend", default="afpacket", choices=("afpacket", "afxdp"),
                     help="the agent's packet back end (afxdp: checksum offload off at the "
                          "endpoints for every mode)")
@@ -376,6 +380,7 @@ def main():
         print("bench_lab: needs root (network namespaces); skipped")
         return 77
     Lab.backend = args.backend
+    Lab.busy_poll_us = args.busy_poll_us
     tools = tools_from(args)
     for name, path in tools.items():
         if not os.access(path, os.X_OK):

@@ -39,3 +39,17 @@ def test_router_without_affinities(lab):
     s = stats(lab)
     assert s["forwarded by the routing table"] > 10
     assert s["dropped: malformed"] == 0
+
+
+def test_router_with_busy_poll(lab):
+    """The workers poll 50 us before sleeping: the same traffic still flows,
+    and the agent stops cleanly."""
+    lab.nginx()
+    agent = lab.start_agent(lab.agent_config(extra="busy-poll-us: 50\n"))
+    wait_until(lambda: ns_run(lab.cli, "ping", "-c", "1", "-W", "1", "10.2.0.11",
+                              check=False).returncode == 0, 15, what="ping through the agent")
+    r = ns_run(lab.cli, "curl", "-s", "--max-time", "10", "http://10.2.0.11/")
+    assert r.stdout == "hello from srv\n"
+    agent.terminate()
+    assert agent.wait(10) == 0
+    assert stats(lab)["forwarded by the routing table"] > 5
