@@ -51,6 +51,16 @@ static void wake_control(void *arg)
 	ev_notify(arg);
 }
 
+/* One held punt less to wait for (never below zero: the sweep may have
+ * given up on them already). */
+static void punt_closed(struct fwd_daemon *d)
+{
+	uint32_t o = atomic_load(&d->dp.open_punts);
+
+	while (o && !atomic_compare_exchange_weak(&d->dp.open_punts, &o, o - 1))
+		;
+}
+
 /* A worker queued interest matches: send them (rate limited per manager). */
 static void on_notify(struct ev_loop *loop, void *arg, int what)
 {
@@ -79,9 +89,7 @@ static void on_notify(struct ev_loop *loop, void *arg, int what)
 			if (fwd_mgr_punt(d->mgrs, &p, now) < 0 && s->len) {
 				/* refused (rate, queue): a held packet is gone, the sender
 				 * retransmits; do not wait for an answer that won't come */
-				uint32_t o = atomic_load(&d->dp.open_punts);
-				while (o && !atomic_compare_exchange_weak(&d->dp.open_punts, &o, o - 1))
-					;
+				punt_closed(d);
 			}
 			fwd_ring_consume_end(&d->workers[i].punts);
 		}
@@ -98,9 +106,7 @@ static void deliver(void *arg, uint16_t owner, const uint8_t *ip, uint32_t len, 
 		log_debug("returned packet dropped: worker queue full");
 	/* only now: under pcap-sync a zero count lets the next input packet
 	 * in, and it must not overtake the packet being returned */
-	uint32_t o = atomic_load(&d->dp.open_punts);
-	while (o && !atomic_compare_exchange_weak(&d->dp.open_punts, &o, o - 1))
-		;
+	punt_closed(d);
 	d->last_answer_ms = ev_now_ms();
 }
 

@@ -550,8 +550,6 @@ static void process(struct fwd_worker *w, struct pktio_pkt *pkts, unsigned n,
 		ok[i] = classify(w, &pkts[i], &v[i], &keys[i], &icmp_err[i], &q[i], now_ms);
 		if (ok[i])
 			kp[m++] = &keys[i];
-		else if (v[i].family == PKT_NOT_IP && pkts[i].len >= 14)
-			arp_reply(w, &pkts[i], NULL, out, nout); /* needs the snapshot: below */
 	}
 
 	shm_rcu_read_lock(&w->fixed_rd);
@@ -561,7 +559,7 @@ static void process(struct fwd_worker *w, struct pktio_pkt *pkts, unsigned n,
 	if (sp && aff_snap_view(sp, slen, &svs) == 0)
 		sv = &svs;
 
-	/* ARP for advertised addresses (the first pass had no snapshot yet) */
+	/* ARP for advertised addresses: only now is the snapshot at hand */
 	if (sv && sv->nadv) {
 		for (unsigned i = 0; i < n; i++)
 			if (!ok[i] && v[i].family == PKT_NOT_IP)
