@@ -17,3 +17,12 @@ void loom_appendf(char *buf, size_t len, size_t *off, const char *fmt, ...)
 	if (n > 0)
 		*off += (size_t)n < len - *off ? (size_t)n : len - *off - 1;
 }
+
+uint64_t loom_str_hash64(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 1099511628211ULL;
+	return h;
+}

@@ -15,76 +15,6 @@ static const char *const log_levels[] = { "err", "warn", "notice", "info", "debu
 static const char *const backends[] = { "afpacket", "pcap", "afxdp", NULL };
 static const char *const paces[] = { "fast", "real", NULL };
 
-static const char z85[] =
-	"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
-
-/* A CurveZMQ public key: 40 characters of Z85. */
-static int parse_key(const struct cfg_field *f, const char *s, size_t len, void *field,
-		     char *why, size_t whylen)
-{
-	(void)f;
-	if (len == 0) { /* none: how the dump writes an absent key */
-		((char *)field)[0] = '\0';
-		return 0;
-	}
-	if (len != FWD_KEY_Z85_LEN || strspn(s, z85) < FWD_KEY_Z85_LEN) {
-		snprintf(why, whylen, "expected a CurveZMQ public key (40 Z85 characters)");
-		return -EINVAL;
-	}
-	memcpy(field, s, FWD_KEY_Z85_LEN);
-	((char *)field)[FWD_KEY_Z85_LEN] = '\0';
-	return 0;
-}
-
-static void dump_key(const struct cfg_field *f, const void *field, char *buf, size_t len)
-{
-	(void)f;
-	snprintf(buf, len, "%.40s", (const char *)field);
-}
-
-/* The HMAC key of the security segment: 16 to 32 bytes written in hex. */
-static int parse_hexkey(const struct cfg_field *f, const char *s, size_t len, void *field,
-			char *why, size_t whylen)
-{
-	struct fwd_manager_cfg *m = (struct fwd_manager_cfg *)((char *)field -
-							       offsetof(struct fwd_manager_cfg,
-									auth_key));
-	(void)f;
-	if (len == 0) {
-		m->auth_key_len = 0;
-		return 0;
-	}
-	if (len % 2 || len < 32 || len > 64) {
-		snprintf(why, whylen, "expected 32 to 64 hex digits (a 16 to 32 byte key)");
-		return -EINVAL;
-	}
-	for (size_t i = 0; i < len / 2; i++) {
-		unsigned v;
-		if (sscanf(s + 2 * i, "%2x", &v) != 1 || !strchr("0123456789abcdefABCDEF", s[2 * i]) ||
-		    !strchr("0123456789abcdefABCDEF", s[2 * i + 1])) {
-			snprintf(why, whylen, "expected hex digits, got '%c%c'", s[2 * i],
-				 s[2 * i + 1]);
-			return -EINVAL;
-		}
-		m->auth_key[i] = (uint8_t)v;
-	}
-	m->auth_key_len = (uint8_t)(len / 2);
-	return 0;
-}
-
-static void dump_hexkey(const struct cfg_field *f, const void *field, char *buf, size_t len)
-{
-	const struct fwd_manager_cfg *m =
-		(const struct fwd_manager_cfg *)((const char *)field -
-						 offsetof(struct fwd_manager_cfg, auth_key));
-	size_t o = 0;
-
-	(void)f;
-	buf[0] = '\0';
-	for (unsigned i = 0; i < m->auth_key_len && o + 3 <= len; i++)
-		o += (size_t)snprintf(buf + o, len - o, "%02x", m->auth_key[i]);
-}
-
 /* A MAC address, 02:00:00:00:00:01. */
 static int parse_mac(const struct cfg_field *f, const char *s, size_t len, void *field,
 		     char *why, size_t whylen)
@@ -200,9 +130,9 @@ static const struct cfg_field manager_rows[] = {
 	{ .key = "endpoint", .type = CFG_ENDPOINT, CFG_AT(struct fwd_manager_cfg, endpoint),
 	  .required = true },
 	{ .key = "server-key", .type = CFG_CUSTOM, CFG_AT(struct fwd_manager_cfg, server_key),
-	  .parse = parse_key, .dump = dump_key },
-	{ .key = "auth-key", .type = CFG_CUSTOM, CFG_AT(struct fwd_manager_cfg, auth_key),
-	  .parse = parse_hexkey, .dump = dump_hexkey },
+	  .parse = cfg_parse_z85key, .dump = cfg_dump_z85key },
+	{ .key = "auth-key", .type = CFG_CUSTOM, CFG_AT(struct fwd_manager_cfg, auth),
+	  .parse = cfg_parse_hexkey, .dump = cfg_dump_hexkey },
 	{ .key = "punt-rate", .type = CFG_UINT, CFG_AT(struct fwd_manager_cfg, punt_rate),
 	  .def = "10000", .max = 10000000 },
 	{ .key = "punt-burst", .type = CFG_UINT, CFG_AT(struct fwd_manager_cfg, punt_burst),
@@ -237,7 +167,7 @@ static const struct cfg_field config_rows[] = {
 	{ .key = "managers", .type = CFG_LIST_MAP, CFG_AT(struct fwd_config, managers),
 	  CFG_COUNT(struct fwd_config, n_managers), .sub = &manager_schema },
 	{ .key = "public-key", .type = CFG_CUSTOM, CFG_AT(struct fwd_config, public_key),
-	  .parse = parse_key, .dump = dump_key },
+	  .parse = cfg_parse_z85key, .dump = cfg_dump_z85key },
 	{ .key = "secret-key-file", .type = CFG_STRING,
 	  CFG_AT(struct fwd_config, secret_key_file), .def = "" },
 	{ .key = "static-routes", .type = CFG_LIST_MAP, CFG_AT(struct fwd_config, routes),

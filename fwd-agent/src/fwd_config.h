@@ -38,8 +38,7 @@ struct fwd_route_cfg {
 struct fwd_manager_cfg {
 	char endpoint[256];
 	char server_key[FWD_KEY_Z85_LEN + 1];
-	uint8_t auth_key[32];
-	uint8_t auth_key_len;
+	struct cfg_hexkey auth;      /* HMAC key of the security segment */
 	uint32_t punt_rate;
 	uint32_t punt_burst;
 };

@@ -21,6 +21,7 @@
 #include "common/ev.h"
 #include "common/log.h"
 #include "common/priv.h"
+#include "common/str.h"
 #include "fwd_daemon.h"
 #include "fwd_nft.h"
 
@@ -265,32 +266,6 @@ static int open_routes(struct fwd_daemon *d)
 	return ev_reader_add(d->loop, rt_fd(d->rt), on_rt, d, &d->rt_h);
 }
 
-static uint64_t instance_id(const char *name)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	for (const char *p = name; *p; p++)
-		h = (h ^ (uint8_t)*p) * 1099511628211ULL;
-	return h;
-}
-
-static int read_secret(const char *path, char out[FWD_KEY_Z85_LEN + 1])
-{
-	FILE *f = fopen(path, "r");
-	char buf[128];
-
-	if (!f)
-		return -errno;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	buf[strcspn(buf, "\r\n")] = '\0';
-	if (strlen(buf) != FWD_KEY_Z85_LEN)
-		return -EINVAL;
-	memcpy(out, buf, FWD_KEY_Z85_LEN + 1);
-	return 0;
-}
-
 static int open_managers(struct fwd_daemon *d, uint32_t generation)
 {
 	const struct fwd_config *c = d->cfg;
@@ -299,20 +274,20 @@ static int open_managers(struct fwd_daemon *d, uint32_t generation)
 
 	memset(&mc, 0, sizeof(mc));
 	mc.n = c->n_managers;
-	mc.instance = instance_id(c->instance);
+	mc.instance = loom_str_hash64(c->instance);
 	mc.generation = generation;
 	mc.heartbeat_ms = (uint32_t)c->heartbeat_ms;
 	memcpy(mc.identity.addr, c->address, 16);
 	snprintf(mc.identity.host, sizeof(mc.identity.host), "%s", c->host_name);
 	memcpy(mc.public_key, c->public_key, sizeof(mc.public_key));
-	if (c->secret_key_file[0] && (r = read_secret(c->secret_key_file, mc.secret_key)) < 0)
+	if (c->secret_key_file[0] && (r = cfg_read_z85_file(c->secret_key_file, mc.secret_key)) < 0)
 		return log_errno(r, "reading the secret key from %s", c->secret_key_file);
 	for (unsigned i = 0; i < c->n_managers; i++) {
 		const struct fwd_manager_cfg *m = &c->managers[i];
 		snprintf(mc.mgr[i].endpoint, sizeof(mc.mgr[i].endpoint), "%s", m->endpoint);
 		memcpy(mc.mgr[i].server_key, m->server_key, sizeof(mc.mgr[i].server_key));
-		memcpy(mc.mgr[i].auth_key, m->auth_key, sizeof(m->auth_key));
-		mc.mgr[i].auth_key_len = m->auth_key_len;
+		memcpy(mc.mgr[i].auth_key, m->auth.key, sizeof(m->auth.key));
+		mc.mgr[i].auth_key_len = m->auth.len;
 		mc.mgr[i].punt_rate = m->punt_rate;
 		mc.mgr[i].punt_burst = m->punt_burst;
 	}

@@ -184,6 +184,27 @@ int cfg_dump(const struct cfg_schema *schema, const void *obj, FILE *out);
 void cfg_verify_error(struct cfg_verify *v, const char *where, const char *fmt, ...)
 	LOOM_PRINTF(3, 4);
 
+/* ---- Custom scalars every daemon uses (CFG_CUSTOM rows) ---------------- */
+
+/* A CurveZMQ key: 40 characters of Z85 in a char[CFG_Z85_LEN + 1]; "" = none. */
+#define CFG_Z85_LEN 40
+cfg_parse_fn cfg_parse_z85key;
+cfg_dump_fn cfg_dump_z85key;
+
+/* An HMAC key written as 32 to 64 hex digits (16 to 32 bytes); len 0 = none. */
+struct cfg_hexkey {
+	uint8_t key[32];
+	uint8_t len;
+};
+cfg_parse_fn cfg_parse_hexkey;
+cfg_dump_fn cfg_dump_hexkey;
+
+/*
+ * Read a CurveZMQ secret key (40 Z85 characters, one line) from a file that
+ * only its owner may read. 0, -errno, or -EINVAL for anything else.
+ */
+int cfg_read_z85_file(const char *path, char out[CFG_Z85_LEN + 1]);
+
 /* All messages of diag, one per line, into out (convenience for daemons). */
 void cfg_diag_print(const struct cfg_diag *diag, FILE *out);
 

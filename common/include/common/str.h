@@ -4,6 +4,7 @@
 #define LOOM_COMMON_STR_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/compiler.h"
 
@@ -13,5 +14,12 @@
  * Repeated calls build a line piece by piece.
  */
 void loom_appendf(char *buf, size_t len, size_t *off, const char *fmt, ...) LOOM_PRINTF(4, 5);
+
+/*
+ * FNV-1a, 64 bits, of a NUL-terminated string: how a daemon turns its
+ * configured instance name into the numeric instance id of hello messages
+ * and owner fields (stable across restarts and hosts).
+ */
+uint64_t loom_str_hash64(const char *s);
 
 #endif

@@ -80,8 +80,8 @@ Test(fwd_config, auth_key_round_trip)
 	cr_assert_eq(load("instance: a\ninterfaces: [{name: eth0}]\nmanagers:\n"
 			  "  - endpoint: ipc:///x\n"
 			  "    auth-key: 000102030405060708090a0b0c0d0e0f\n"), 0);
-	cr_assert_eq(c.managers[0].auth_key_len, 16);
-	cr_assert_eq(c.managers[0].auth_key[15], 0x0f);
+	cr_assert_eq(c.managers[0].auth.len, 16);
+	cr_assert_eq(c.managers[0].auth.key[15], 0x0f);
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
@@ -92,8 +92,8 @@ Test(fwd_config, auth_key_round_trip)
 	struct fwd_config again;
 	memset(&again, 0, sizeof(again));
 	cr_assert_eq(cfg_load_buffer("dump", buf, len, &fwd_config_schema, &again, &diag), 0);
-	cr_assert_eq(again.managers[0].auth_key_len, 16);
-	cr_assert_arr_eq(again.managers[0].auth_key, c.managers[0].auth_key, 16);
+	cr_assert_eq(again.managers[0].auth.len, 16);
+	cr_assert_arr_eq(again.managers[0].auth.key, c.managers[0].auth.key, 16);
 	cr_assert_str_eq(again.managers[0].server_key, "");
 	free(buf);
 }
