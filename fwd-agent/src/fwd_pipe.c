@@ -292,7 +292,8 @@ static int apply(struct fwd_worker *w, uint8_t *buf, struct pkt_view *v,
 
 /* ---- punts ---------------------------------------------------------------------- */
 
-static void punt(struct fwd_worker *w, const struct verdict *vd, const uint8_t *ip, uint32_t len)
+static void punt(struct fwd_worker *w, const struct verdict *vd, const struct pkt_view *v,
+		 const uint8_t *ip, uint32_t len)
 {
 	struct fwd_slot *s = fwd_ring_produce_begin(&w->punts);
 
@@ -322,6 +323,13 @@ static void punt(struct fwd_worker *w, const struct verdict *vd, const uint8_t *
 		}
 		memcpy(s->data, ip, len);
 		s->len = len;
+		/* a checksum the sender's NIC was to finish: the manager gets (and
+		 * may return) a packet with nothing left to offload, so finish it
+		 * in the copy (the original keeps its offload) */
+		if ((v->flags & PKT_F_CSUM_PARTIAL) && v->csum_start >= v->l3_off &&
+		    pkt_csum_complete(s->data, len, (uint16_t)(v->csum_start - v->l3_off),
+				      v->csum_offset, NULL) < 0)
+			count(w, FWD_C_MALFORMED);
 	}
 	fwd_ring_produce_end(&w->punts);
 	count(w, FWD_C_PUNT);
@@ -464,7 +472,7 @@ static bool decide(struct fwd_worker *w, struct pktio_pkt *p, struct pkt_view *v
 		}
 	}
 	if (vd.punt)
-		punt(w, &vd, p->data + v->l3_off, v->len - v->l3_off);
+		punt(w, &vd, v, p->data + v->l3_off, v->len - v->l3_off);
 	if (!vd.forward)
 		return false;
 

@@ -121,9 +121,11 @@ def _yaml_config(tmp, instance, nmgr, extra):
         f'stats-file: {tmp}/stats',
         'interfaces:',
     ]
+    partial = extra.pop('csum-partial', False)
     for port, mac in (('cli', CLI_MAC), ('srv', SRV_MAC)):
         lines.append(f'  - {{name: {port}, pcap-in: {tmp}/{port}-in.pcap, '
-                     f'pcap-out: {tmp}/{port}-out.pcap, mac: "{mac}"}}')
+                     f'pcap-out: {tmp}/{port}-out.pcap, mac: "{mac}"'
+                     + (', csum-partial: true' if partial else '') + '}')
     lines.append('static-routes:')
     for prefix, port, mac in ROUTES:
         lines.append(f'  - {{prefix: "{prefix}", interface: {port}, mac: "{mac}"}}')

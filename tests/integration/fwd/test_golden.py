@@ -5,6 +5,8 @@ Addresses: clients 10.1.0.0/24 and 2001:db8:1::/64 behind port cli; real
 servers 10.2.0.0/24 and 2001:db8:2::/64 behind port srv; virtual addresses
 10.9.0.0/24 and 2001:db8:9::/64 (routed normally to VIP_GW on srv).
 """
+from socket import inet_aton
+
 import pytest
 from scapy.all import ARP, ICMP, IP, TCP, UDP, Ether, IPerror, IPv6, Raw, TCPerror, fragment
 from scapy.layers.inet6 import ICMPv6EchoRequest
@@ -315,6 +317,52 @@ quiet 200
                 {'mgr0.FWD_MGR_PUNTS': 1, 'mgr1.FWD_MGR_PUNTS': 1, 'FWD_UPD_DELETED': 1})
 
 
+def case_returned_routed():
+    script = f'''hello
+wildcard proto=tcp src={S1}/32 sport=80 dst=10.1.0.0/24
+heartbeat
+expect match-wildcard pkt.src={S1}
+packet
+quiet 200
+'''
+    sa = srv(IP(src=S1, dst=C1) / TCP(sport=80, dport=40000, flags='SA'))
+    return Case('returned_routed', 'a packet the manager returns as it is (IP packet only) '
+                'is routed normally, the wildcard that attracted it notwithstanding',
+                [('srv', sa)], [script], {'cli': [out(sa, 'cli')]},
+                {'mgr0.FWD_MGR_PUNTS': 1, 'FWD_C_INJECTED': 1, 'FWD_C_ROUTED': 1})
+
+
+def pseudo_sum(frame):
+    """The frame with its TCP/UDP checksum field holding only the pseudo-header
+    sum, as a NIC that is to finish it gets it (CHECKSUM_PARTIAL)."""
+    p = Ether(bytes(frame))
+    ip = p[IP]
+    l4 = bytes(ip.payload)
+    words = [int.from_bytes(inet_aton(a)[i:i + 2], 'big') for a in (ip.src, ip.dst)
+             for i in (0, 2)] + [ip.proto, len(l4)]
+    s = sum(words)
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    p[ip.payload.__class__].chksum = s
+    return p
+
+
+def case_returned_partial():
+    script = f'''hello
+wildcard proto=tcp src={S1}/32 sport=80 dst=10.1.0.0/24
+heartbeat
+expect match-wildcard pkt.src={S1}
+packet
+quiet 200
+'''
+    sa = srv(IP(src=S1, dst=C1) / TCP(sport=80, dport=40000, flags='SA') / Raw(b'x' * 10))
+    return Case('returned_partial', 'a punted packet whose checksum the sender left partial '
+                'goes to the manager finished, so the manager (and whoever it returns the '
+                'packet to) sees a valid checksum', [('srv', pseudo_sum(sa))], [script],
+                {'cli': [out(sa, 'cli')]}, {'mgr0.FWD_MGR_PUNTS': 1, 'FWD_C_INJECTED': 1},
+                config={'csum-partial': True})
+
+
 def case_fixed_delete():
     script = f'''hello
 wildcard proto=udp dst={VIP}/32
@@ -533,6 +581,7 @@ quiet 100
 
 
 CASES = [
+    case_returned_routed(), case_returned_partial(),
     case_routing_v4(), case_routing_v6(),
     _first_packet_case('first_packet_v4', False), _first_packet_case('first_packet_v6', True),
     case_nat_each_field(), case_seq_adjust(), case_dispatch(), case_interest(),
