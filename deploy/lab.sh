@@ -16,9 +16,10 @@
 #   loom-srv1..3  10.2.0.11..13/24  fd00:2::11..13/64   nginx on port 80
 #
 # The router runs loom-fwd-agent (AF_PACKET on rtr0 and lbr0, the kernel's
-# forwarding off). loom-svc-mgr and a demo virtual service arrive with their
-# issue (README.md, "Status"); until then the agent routes with no
-# affinities. Each daemon's issue adds its start-up here.
+# forwarding off) and loom-svc-mgr with the demo services: virtual addresses
+# 10.9.0.1:80 and [fd00:9::1]:80 balanced over the three nginx servers
+# (weighted round robin 3:2:1, HTTP health checks). Each daemon's issue adds
+# its start-up here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,18 +41,22 @@ in_ns() {
 	ip netns exec "$ns" "$@"
 }
 
+stop_pid() {
+	local file=$1 pid
+	[ -f "$file" ] || return 0
+	pid=$(cat "$file")
+	kill "$pid" 2>/dev/null || true
+	# daemons stop on SIGTERM; wait for them before their interfaces go
+	for _ in $(seq 50); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$pid" 2>/dev/null || true
+}
+
 down() {
-	if [ -f "$RUN/fwd-agent.pid" ]; then
-		local pid
-		pid=$(cat "$RUN/fwd-agent.pid")
-		kill "$pid" 2>/dev/null || true
-		# it stops on SIGTERM; wait for it before its interfaces go
-		for _ in $(seq 50); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -9 "$pid" 2>/dev/null || true
-	fi
+	stop_pid "$RUN/fwd-agent.pid"
+	stop_pid "$RUN/svc-mgr.pid"
 	for s in "${SERVERS[@]}"; do
 		if [ -f "$RUN/srv$s/nginx.pid" ]; then
 			kill "$(cat "$RUN/srv$s/nginx.pid")" 2>/dev/null || true
@@ -60,7 +65,7 @@ down() {
 	done
 	ip netns del "$NS_RTR" 2>/dev/null || true
 	ip netns del "$NS_CLI" 2>/dev/null || true
-	rm -f /dev/shm/loom.lab.*
+	rm -f /dev/shm/loom.lab.* /dev/shm/loom.lab-mgr.*
 	rm -rf "$RUN"
 }
 
@@ -137,19 +142,52 @@ up() {
 	# loom-fwd-agent routes; the router's kernel does not
 	in_ns "$NS_RTR" sysctl -qw net.ipv4.ip_forward=0
 	in_ns "$NS_RTR" sysctl -qw net.ipv6.conf.all.forwarding=0
+	cat >"$RUN/svc-mgr.yaml" <<EOF
+instance: lab-mgr
+host-name: loom-rtr
+address: 10.2.0.1
+listen: [ "ipc://$RUN/mgr.sock" ]
+services:
+  - name: web
+    address: 10.9.0.1
+    port: 80
+    algorithm: wrr
+    clients: [ 10.1.0.0/24 ]
+    health: { type: http, interval: 1s, timeout: 500ms, rise: 2, fall: 2 }
+    backends:
+      - { address: 10.2.0.11, weight: 3 }
+      - { address: 10.2.0.12, weight: 2 }
+      - { address: 10.2.0.13, weight: 1 }
+  - name: web6
+    address: fd00:9::1
+    port: 80
+    algorithm: wrr
+    clients: [ fd00:1::/64 ]
+    health: { type: http, interval: 1s, timeout: 500ms, rise: 2, fall: 2 }
+    backends:
+      - { address: "fd00:2::11", weight: 3 }
+      - { address: "fd00:2::12", weight: 2 }
+      - { address: "fd00:2::13", weight: 1 }
+EOF
+	ip netns exec "$NS_RTR" ./build/svc-mgr/loom-svc-mgr -c "$RUN/svc-mgr.yaml" \
+		>"$RUN/svc-mgr.log" 2>&1 &
+	echo $! >"$RUN/svc-mgr.pid"
 	printf '%s\n' "instance: lab" "host-name: loom-rtr" "backend: afpacket" \
-		"interfaces:" "  - name: rtr0" "  - name: lbr0" >"$RUN/fwd-agent.yaml"
+		"interfaces:" "  - name: rtr0" "  - name: lbr0" "managers:" \
+		"  - endpoint: ipc://$RUN/mgr.sock" >"$RUN/fwd-agent.yaml"
 	# not through in_ns: a function in the background is a subshell, and $!
 	# must be the agent itself (ip netns exec execs it) for `down` to stop it
 	ip netns exec "$NS_RTR" ./build/fwd-agent/loom-fwd-agent -c "$RUN/fwd-agent.yaml" \
 		>"$RUN/fwd-agent.log" 2>&1 &
 	echo $! >"$RUN/fwd-agent.pid"
 	sleep 0.5
-	if ! kill -0 "$(cat "$RUN/fwd-agent.pid")" 2>/dev/null; then
-		echo "lab.sh: loom-fwd-agent did not start:" >&2
-		cat "$RUN/fwd-agent.log" >&2
-		exit 1
-	fi
+	for d in fwd-agent svc-mgr; do
+		if ! kill -0 "$(cat "$RUN/$d.pid")" 2>/dev/null; then
+			echo "lab.sh: loom-$d did not start:" >&2
+			cat "$RUN/$d.log" >&2
+			exit 1
+		fi
+	done
 
 	local ok=0
 	for s in "${SERVERS[@]}"; do
@@ -161,15 +199,21 @@ up() {
 			ok=$((ok + 1))
 		fi
 	done
+	local vip=0
+	for _ in 1 2 3 4 5 6; do
+		if in_ns "$NS_CLI" curl -s --max-time 3 http://10.9.0.1/ | grep -q "loom lab server"; then
+			vip=$((vip + 1))
+		fi
+	done
 	echo "lab is up: client $NS_CLI, router $NS_RTR, servers loom-srv1..3 (nginx on :80)"
 	echo "  client -> servers through loom-fwd-agent: $ok of ${#SERVERS[@]} answered"
-	echo "  the agent routes (kernel forwarding off on the router); loom-svc-mgr and a"
-	echo "  virtual service arrive with their issue (README.md, 'Status')."
-	echo "  try: ip netns exec $NS_CLI curl http://10.2.0.11/"
+	echo "  client -> virtual service 10.9.0.1:80 (loom-svc-mgr, wrr 3:2:1): $vip of 6 answered"
+	echo "  try: ip netns exec $NS_CLI curl http://10.9.0.1/"
+	echo "       ip netns exec $NS_CLI curl 'http://[fd00:9::1]/'"
 	echo "       ./build/provisioner/loomctl/loomctl -i lab affinity stats"
-	echo "       the agent's log: $RUN/fwd-agent.log"
+	echo "       the logs: $RUN/fwd-agent.log $RUN/svc-mgr.log"
 	echo "  remove it with: deploy/lab.sh down"
-	[ "$ok" -eq "${#SERVERS[@]}" ]
+	[ "$ok" -eq "${#SERVERS[@]}" ] && [ "$vip" -eq 6 ]
 }
 
 status() {

@@ -223,14 +223,6 @@ static bool parse_addr(const char *s, uint8_t out[16], bool *v4)
 	return inet_pton(AF_INET6, s, out) == 1;
 }
 
-static void format_addr(const uint8_t a[16], char *buf, size_t len)
-{
-	if (key_addr_is_v4(a))
-		inet_ntop(AF_INET, a + 12, buf, (socklen_t)len);
-	else
-		inet_ntop(AF_INET6, a, buf, (socklen_t)len);
-}
-
 static void prefix_mask(uint8_t mask[16], unsigned bits)
 {
 	memset(mask, 0, 16);
@@ -260,7 +252,7 @@ static int parse_prefix(const char *s, size_t len, struct cfg_prefix *p, char *w
 			char fixed[INET6_ADDRSTRLEN];
 			for (int j = 0; j < 16; j++)
 				p->addr[j] &= p->mask[j];
-			format_addr(p->addr, fixed, sizeof(fixed));
+			key_addr_format(p->addr, fixed, sizeof(fixed));
 			snprintf(why, wl, "host bits are set in %s: did you mean '%s/%u'?", q, fixed,
 				 (unsigned)bits);
 			return -EINVAL;
@@ -491,7 +483,7 @@ void cfg_scalar_format(const struct cfg_field *f, const void *field, char *buf, 
 	}
 	case CFG_ADDR:
 		/* Quoted: IPv6 text may start with ':', which YAML reads as syntax. */
-		format_addr(field, buf, len);
+		key_addr_format(field, buf, len);
 		*quote = true;
 		return;
 	case CFG_PREFIX: {
@@ -500,7 +492,7 @@ void cfg_scalar_format(const struct cfg_field *f, const void *field, char *buf, 
 		memcpy(&p, field, sizeof(p));
 		/* An IPv6-written prefix stays IPv6 even when it is v4-mapped. */
 		if (p.v4)
-			format_addr(p.addr, a, sizeof(a));
+			key_addr_format(p.addr, a, sizeof(a));
 		else
 			inet_ntop(AF_INET6, p.addr, a, sizeof(a));
 		snprintf(buf, len, "%s/%u", a, p.len);

@@ -74,4 +74,8 @@ static inline void key_reverse(struct flow_key *dst, const struct flow_key *src)
 char *key_format(const struct flow_key *k, char *buf, size_t len);
 #define KEY_FMT_LEN 112
 
+/* An address as text: dotted quad for IPv4-mapped, RFC 5952 otherwise
+ * (buf of at least 46 bytes, INET6_ADDRSTRLEN). Returns buf. */
+char *key_addr_format(const uint8_t a[16], char *buf, size_t len);
+
 #endif

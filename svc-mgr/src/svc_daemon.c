@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * loom-svc-mgr's set-up and event loop: the flow table, the services, the
+ * agents' sockets, then timers for heartbeats, wildcard refresh and the
+ * expiry sweep. SIGHUP re-reads the configuration file and applies its
+ * services by difference (svc_model_reload); the rest of a new file takes
+ * effect at the next start.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "common/log.h"
+#include "common/priv.h"
+#include "common/str.h"
+#include "shm/seg.h"
+#include "shm/snap.h"
+#include "svc_daemon.h"
+#include "svc_mgr.h"
+
+struct svc_daemon {
+	struct svc_mgr m;
+	const char *path;
+	struct svc_config *cfg;        /* the one in use (reloads swap it) */
+	struct svc_config *spare;
+	struct ev_loop *loop;
+	void *zctx;
+	struct svc_agents *agents;
+	struct shm_snap *snap;         /* loom.<instance>.services */
+	struct ev_handle *sig[3], *hb, *refresh, *sweep, *pub;
+};
+
+static void publish(struct svc_daemon *d)
+{
+	int r = svc_publish(&d->m, d->snap);
+
+	if (r < 0)
+		log_debug_errno(r, "publishing the services");
+}
+
+static void on_publish(struct ev_loop *loop, void *arg, int what)
+{
+	(void)loop;
+	(void)what;
+	publish(arg);
+}
+
+static void on_heartbeat(struct ev_loop *loop, void *arg, int what)
+{
+	struct svc_daemon *d = arg;
+	(void)loop;
+	(void)what;
+	svc_agents_tick(d->agents, ev_now_ms());
+}
+
+static void on_refresh(struct ev_loop *loop, void *arg, int what)
+{
+	struct svc_daemon *d = arg;
+	(void)loop;
+	(void)what;
+	svc_core_wildcards(&d->m, NULL);
+}
+
+static void on_sweep(struct ev_loop *loop, void *arg, int what)
+{
+	struct svc_daemon *d = arg;
+	(void)loop;
+	(void)what;
+	svc_core_sweep(&d->m, ev_now_ms());
+}
+
+static void reload(struct svc_daemon *d)
+{
+	static struct cfg_diag diag;
+	int r = cfg_load_file(d->path, &svc_config_schema, d->spare, &diag);
+
+	if (r < 0) {
+		log_err("reload of %s refused, the running services stay:", d->path);
+		for (unsigned i = 0; i < diag.n; i++)
+			log_err("  %s", diag.msg[i]);
+		return;
+	}
+	struct svc_config *old = d->cfg;
+	d->cfg = d->spare;
+	d->spare = old;
+	/* keep what only a restart changes: tables, sockets, keys, identity */
+	d->cfg->flows = old->flows;
+	memcpy(d->cfg->instance, old->instance, sizeof(old->instance));
+	d->m.cfg = d->cfg;
+	if ((r = svc_model_reload(&d->m, d->cfg)) < 0)
+		log_errno(r, "reloading the services (partly applied)");
+	svc_core_withdraw(&d->m);
+	svc_core_wildcards(&d->m, NULL);
+	publish(d);
+	log_notice("reloaded %s: %u services", d->path, d->cfg->n_services);
+}
+
+static void on_signal(struct ev_loop *loop, void *arg, int signo)
+{
+	struct svc_daemon *d = arg;
+
+	if (signo == SIGHUP) {
+		reload(d);
+		return;
+	}
+	log_notice("signal %d: stopping", signo);
+	ev_stop(loop);
+}
+
+static void write_stats(const struct svc_daemon *d)
+{
+	const struct svc_mgr *m = &d->m;
+	FILE *f;
+
+	if (!d->cfg->stats_file[0] || !(f = fopen(d->cfg->stats_file, "we")))
+		return;
+	for (unsigned i = 0; i < SVC_C__COUNT; i++)
+		fprintf(f, "%s %" PRIu64 "\n", svc_ctr_str(i), m->ctr[i]);
+	for (unsigned i = 0; i < m->nsvcs; i++) {
+		const struct svc_service *s = m->svcs[i];
+		fprintf(f, "service %s decided %" PRIu64 " answered %" PRIu64 " dropped %" PRIu64
+			" active %" PRIu64 "\n", s->cfg.name, s->decided, s->answered, s->dropped,
+			s->active_flows);
+		for (unsigned b = 0; b < s->nb; b++) {
+			char a[KEY_FMT_LEN];
+			fprintf(f, "backend %s %s %u decided %" PRIu64 " %s\n", s->cfg.name,
+				key_addr_format(s->backends[b].addr, a, sizeof(a)),
+				s->backends[b].port, s->backends[b].decided,
+				s->backends[b].up ? "up" : "down");
+		}
+	}
+	fclose(f);
+}
+
+static int shm_perm_of(const struct svc_config *c, struct shm_perm *p)
+{
+	p->mode = 0600;
+	p->gid = (gid_t)-1;
+	if (!c->shm_group[0])
+		return 0;
+	struct group *g = getgrnam(c->shm_group);
+	if (!g)
+		return log_errno(-ENOENT, "shm-group %s: no such group", c->shm_group);
+	p->mode = 0660;
+	p->gid = g->gr_gid;
+	return 0;
+}
+
+static int open_flows(struct svc_daemon *d)
+{
+	struct shm_table_repair rep;
+	struct shm_perm perm;
+	int r;
+
+	if ((r = shm_perm_of(d->cfg, &perm)) < 0)
+		return r;
+	r = svc_flows_open(d->cfg->instance, d->cfg->flows, d->cfg->reader_slots, &perm,
+			   &d->m.flows, &rep);
+	if (r == -EBUSY)
+		return log_errno(r, "another loom-svc-mgr of instance %s is running",
+				 d->cfg->instance);
+	if (r == -EEXIST)
+		return log_errno(r, "loom.%s.flow exists with another size (flows changed?): "
+				 "stop everything that uses it and remove it to start afresh",
+				 d->cfg->instance);
+	if (r < 0)
+		return log_errno(r, "opening the flow table of instance %s", d->cfg->instance);
+	if (rep.entries || rep.rolled_back || rep.bad_slots)
+		log_notice("took over the flow table: %" PRIu64 " entries kept, %" PRIu64
+			   " slots repaired%s", rep.entries, rep.bad_slots + rep.duplicates,
+			   rep.rolled_back ? ", an interrupted update rolled back" : "");
+	d->m.generation = shm_seg_generation(svc_flows_seg(d->m.flows));
+	if ((r = svc_publish_open(&d->m, &perm, &d->snap)) < 0)
+		return log_errno(r, "opening loom.%s.services", d->cfg->instance);
+	return 0;
+}
+
+int svc_daemon_run(const struct svc_config *cfg, const char *path)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
+	static struct svc_daemon d;
+	int r;
+
+	d.path = path;
+	d.cfg = calloc(1, sizeof(*d.cfg));
+	d.spare = calloc(1, sizeof(*d.spare));
+	if (!d.cfg || !d.spare)
+		return log_errno(-ENOMEM, "starting");
+	*d.cfg = *cfg;
+	d.m.cfg = d.cfg;
+	d.m.instance = loom_str_hash64(cfg->instance);
+	if ((r = ev_block_signals(sigs, 3)) < 0)
+		return log_errno(r, "blocking signals");
+	d.loop = ev_loop_new();
+	d.zctx = zmq_ctx_new();
+	if (!d.loop || !d.zctx) {
+		r = log_errno(-ENOMEM, "starting");
+		goto out;
+	}
+	d.m.loop = d.loop;
+	for (unsigned i = 0; i < 3; i++)
+		if ((r = ev_signal_add(d.loop, sigs[i], on_signal, &d, &d.sig[i])) < 0)
+			goto out;
+	if ((r = open_flows(&d)) < 0)
+		goto out;
+
+	/* Nothing is kept: the manager speaks ZeroMQ, connects to backends
+	 * for health checks and maps shared memory it has already opened. */
+	if ((r = priv_drop(cfg->user, NULL, 0)) < 0) {
+		log_errno(r, "dropping privileges");
+		goto out;
+	}
+	if ((r = svc_model_load(&d.m, d.cfg)) < 0 || (r = svc_core_init(&d.m)) < 0)
+		goto out;
+	svc_core_recover(&d.m);
+	if ((r = svc_agents_open(&d.m, d.zctx, &d.agents)) < 0)
+		goto out;
+	uint64_t refresh = d.cfg->wildcard_ttl_ms / 3;
+	if ((r = ev_timer_periodic_add(d.loop, d.cfg->heartbeat_ms, on_heartbeat, &d, &d.hb)) < 0 ||
+	    (r = ev_timer_periodic_add(d.loop, refresh, on_refresh, &d, &d.refresh)) < 0 ||
+	    (r = ev_timer_periodic_add(d.loop, d.cfg->sweep_ms, on_sweep, &d, &d.sweep)) < 0 ||
+	    (r = ev_timer_periodic_add(d.loop, 1000, on_publish, &d, &d.pub)) < 0)
+		goto out;
+	publish(&d);
+	log_notice("running: instance %s, %u service%s, %" PRIu64 " flows in the table",
+		   cfg->instance, d.m.nsvcs, d.m.nsvcs == 1 ? "" : "s",
+		   svc_flows_count(d.m.flows));
+	r = ev_run(d.loop);
+	write_stats(&d);
+out:
+	for (unsigned i = 0; i < 3; i++)
+		ev_cancel(&d.sig[i]);
+	ev_cancel(&d.hb);
+	ev_cancel(&d.refresh);
+	ev_cancel(&d.sweep);
+	ev_cancel(&d.pub);
+	svc_agents_close(d.agents);
+	svc_model_free(&d.m);
+	svc_flows_close(d.m.flows);
+	shm_snap_close(d.snap);
+	if (d.zctx)
+		zmq_ctx_term(d.zctx);
+	if (d.loop)
+		ev_loop_free(d.loop);
+	free(d.cfg);
+	free(d.spare);
+	return r;
+}

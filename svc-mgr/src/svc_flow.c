@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "svc_flow.h"
+
+#define RECLAIM_TIMEOUT_NS (20u * 1000u * 1000u)
+
+struct svc_flows {
+	struct shm_table *t;
+	uint32_t flows;
+};
+
+int svc_flows_open(const char *instance, uint32_t flows, uint16_t rcu_slots,
+		   const struct shm_perm *perm, struct svc_flows **out,
+		   struct shm_table_repair *rep)
+{
+	struct shm_table_geom g = {
+		.capacity = flows * 2, .value_size = FLOW_VALUE_SIZE, .value_kind = FLOW_KIND,
+		.value_version = FLOW_VERSION, .lanes = 1, .rcu_slots = rcu_slots,
+	};
+	struct svc_flows *f;
+	int r;
+
+	if (flows == 0 || flows > (1u << 30))
+		return -EINVAL;
+	if (!(f = calloc(1, sizeof(*f))))
+		return -ENOMEM;
+	f->flows = flows;
+	if ((r = shm_table_open_writer(instance, "flow", &g, perm, &f->t, rep)) < 0) {
+		free(f);
+		return r;
+	}
+	*out = f;
+	return 0;
+}
+
+void svc_flows_close(struct svc_flows *f)
+{
+	if (!f)
+		return;
+	shm_table_close(f->t);
+	free(f);
+}
+
+/* The writer's own reads need no read-side section: only it frees entries. */
+int svc_flows_get(struct svc_flows *f, const struct flow_key *k, struct flow_rec *out)
+{
+	const struct shm_entry *e = shm_table_lookup(f->t, k);
+
+	if (!e)
+		return -ENOENT;
+	memcpy(out, shm_entry_value(e), sizeof(*out));
+	return 0;
+}
+
+int svc_flows_put(struct svc_flows *f, const struct flow_rec *r)
+{
+	struct flow_key ko, kr;
+	struct flow_rec o = *r, p = *r;
+	int a, b;
+
+	flow_rec_keys(r, &ko, &kr);
+	o.dir = FLOW_DIR_ORIG;
+	p.dir = FLOW_DIR_REPLY;
+	if ((a = shm_table_upsert(f->t, &ko, &o)) < 0)
+		return a;
+	if ((b = shm_table_upsert(f->t, &kr, &p)) < 0) {
+		if (a == 0)
+			shm_table_delete(f->t, &ko);
+		return b;
+	}
+	return 0;
+}
+
+int svc_flows_del(struct svc_flows *f, const struct flow_rec *r)
+{
+	struct flow_key ko, kr;
+
+	flow_rec_keys(r, &ko, &kr);
+	int a = shm_table_delete(f->t, &ko), b = shm_table_delete(f->t, &kr);
+	return a == 0 || b == 0 ? 0 : -ENOENT;
+}
+
+struct walk_ctx {
+	int (*cb)(const struct flow_key *orig, const struct flow_rec *r, void *arg);
+	void *arg;
+	unsigned n;
+};
+
+static int walk_cb(const struct shm_entry *e, uint32_t idx, void *arg)
+{
+	struct walk_ctx *x = arg;
+	struct flow_rec r;
+
+	(void)idx;
+	memcpy(&r, shm_entry_value(e), sizeof(r));
+	if (r.dir != FLOW_DIR_ORIG)
+		return 0;
+	x->n++;
+	return x->cb(&e->key, &r, x->arg);
+}
+
+unsigned svc_flows_walk(struct svc_flows *f, uint32_t *pos, uint32_t max,
+			int (*cb)(const struct flow_key *orig, const struct flow_rec *r, void *arg),
+			void *arg)
+{
+	struct walk_ctx x = { .cb = cb, .arg = arg };
+	uint32_t next = shm_table_walk(f->t, *pos, max, walk_cb, &x);
+
+	*pos = next == UINT32_MAX ? 0 : next;
+	return x.n;
+}
+
+void svc_flows_reclaim(struct svc_flows *f)
+{
+	shm_table_reclaim(f->t, RECLAIM_TIMEOUT_NS);
+}
+
+uint64_t svc_flows_count(const struct svc_flows *f)
+{
+	return shm_table_count_entries(f->t) / 2;
+}
+
+uint32_t svc_flows_capacity(const struct svc_flows *f)
+{
+	return f->flows;
+}
+
+struct shm_seg *svc_flows_seg(const struct svc_flows *f)
+{
+	return shm_table_seg(f->t);
+}

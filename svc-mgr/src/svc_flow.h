@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The manager's flow table (common/flow.h) as its writer uses it: a record
+ * is stored under both of its keys and changed as a pair. Control thread
+ * only; the shm table's own rules (shm/table.h) make every store atomic for
+ * readers in other processes and repairable after a crash.
+ */
+#ifndef LOOM_SVC_FLOW_H
+#define LOOM_SVC_FLOW_H
+
+#include <stdint.h>
+
+#include "common/flow.h"
+#include "shm/table.h"
+
+struct svc_flows;
+
+/*
+ * Create or take over loom.<instance>.flow for `flows` flows (two entries
+ * each). A table left by a previous run is repaired and kept (rep says what
+ * repair found). -EBUSY: another manager of this instance is running.
+ */
+int svc_flows_open(const char *instance, uint32_t flows, uint16_t rcu_slots,
+		   const struct shm_perm *perm, struct svc_flows **out,
+		   struct shm_table_repair *rep);
+void svc_flows_close(struct svc_flows *f);
+
+/* The record stored under k (either direction). 0 or -ENOENT. */
+int svc_flows_get(struct svc_flows *f, const struct flow_key *k, struct flow_rec *out);
+
+/*
+ * Store r under both its keys (r->dir is set per entry). A new pair is all
+ * or nothing: -ENOSPC leaves neither entry.
+ */
+int svc_flows_put(struct svc_flows *f, const struct flow_rec *r);
+
+/* Remove both entries of r. 0, or -ENOENT if neither was there. */
+int svc_flows_del(struct svc_flows *f, const struct flow_rec *r);
+
+/*
+ * Visit the original-direction record of every flow, from bucket position
+ * *pos (0 to start) until `max` entries of either direction were seen; *pos
+ * is where to go on next time, 0 again after the end. cb gets a copy and may
+ * not change the table; when it returns non-zero the walk stops and the
+ * rest of that bucket is left for the next round. Returns the records
+ * visited.
+ */
+unsigned svc_flows_walk(struct svc_flows *f, uint32_t *pos, uint32_t max,
+			int (*cb)(const struct flow_key *orig, const struct flow_rec *r, void *arg),
+			void *arg);
+
+/* Reuse deleted entries once readers are done with them (call now and then). */
+void svc_flows_reclaim(struct svc_flows *f);
+
+/* The segment (its generation counts the manager's starts). */
+struct shm_seg *svc_flows_seg(const struct svc_flows *f);
+
+uint64_t svc_flows_count(const struct svc_flows *f); /* flows (entry pairs) */
+uint32_t svc_flows_capacity(const struct svc_flows *f);
+
+#endif
