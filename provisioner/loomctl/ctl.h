@@ -8,8 +8,9 @@
  * looks at shared memory:
  *
  *   ctl_read.c   attaches as a reader and copies out: the wildcard snapshot
- *                whole (one short read-side section, a memcpy of at most
- *                ~1.3 MB), the fixed table in pieces of CTL_PIECE entries
+ *                and a manager's services snapshot whole (one short
+ *                read-side section, a memcpy of at most ~1.3 MB), the fixed
+ *                table in pieces of CTL_PIECE entries
  *                (one section per piece, dropped before the piece is shown,
  *                so a listing of a million flows never holds up the
  *                writer's grace periods for long). Copies are validated
@@ -20,6 +21,10 @@
  *                encoded (and escaped) by jansson, the enclosing document is
  *                written as it goes, so --json stays in bounded memory.
  *   ctl_aff.c    the `affinity` commands, table and JSON output side by side.
+ *   ctl_svc.c    the `service` and `backend` commands: the service manager's
+ *                published services snapshot (copied whole by ctl_read.c).
+ *   ctl_flow.c   the `flow` commands: the service manager's flow table,
+ *                walked in pieces like the fixed affinities.
  *   main.c       options and the command table.
  *
  * A listing is not an atomic snapshot of the fixed table (neither is
@@ -37,7 +42,9 @@
 
 #include "common/affinity.h"
 #include "common/compiler.h"
+#include "common/flow.h"
 #include "common/key.h"
+#include "common/services.h"
 #include "shm/rcu.h"
 #include "shm/table.h"
 
@@ -51,6 +58,9 @@ enum ctl_exit {
 
 /* Fixed entries copied per read-side section. */
 #define CTL_PIECE 256u
+/* A bucket holds 7 slots and a table walk only stops between buckets, so a
+ * piece asked for CTL_PIECE entries may deliver up to 6 more. */
+#define CTL_PIECE_ROOM (CTL_PIECE + 8u)
 
 /* Options shared by the commands. */
 struct ctl_opts {
@@ -59,6 +69,8 @@ struct ctl_opts {
 	uint64_t limit;          /* rows per section; UINT64_MAX = all */
 	bool only_wild;
 	bool only_fixed;
+	const char *service;     /* flow list --service: a name (or an id) */
+	int state;               /* flow list --state: enum flow_state, -1 any */
 };
 
 /* ---- reading (ctl_read.c) ------------------------------------------------ */
@@ -135,11 +147,37 @@ int ctl_aff_lookup(struct ctl_aff *c, const struct flow_key *key, struct ctl_fix
 uint64_t ctl_aff_count_hint(const struct ctl_aff *c);
 
 void ctl_aff_seg_stats(const struct ctl_aff *c, bool wildcard, struct ctl_seg_stats *st);
+/* The same figures for any segment attached as a reader. */
+void ctl_seg_stats(const struct shm_seg *seg, struct ctl_seg_stats *st);
 void ctl_aff_reader_errors(const struct ctl_aff *c, struct shm_table_rstats *tab,
 			   struct ctl_rerr *own);
 
 /* CLOCK_MONOTONIC in ms, the clock the agent stamps expiries with. */
 uint64_t ctl_now_ms(void);
+
+/* A private, validated copy of a service manager's services snapshot. */
+struct ctl_svcs {
+	uint64_t generation;
+	struct svcs_view v;      /* over buf: counts and indexes checked */
+	void *buf;
+	uint64_t fixed;          /* strings that needed a terminator or had
+				  * unprintable bytes (replaced by '?') */
+};
+
+/*
+ * Attach to loom.<instance>.services as a reader, copy the published
+ * snapshot in one read-side section, detach, and validate the copy
+ * (svcs_view), so nothing shown can change after it was checked. Names and
+ * errors in the copy are terminated and made printable.
+ * -ENOENT no segment, -ENODATA nothing published yet, -EBADMSG the
+ * published snapshot is invalid, -EPROTO a layout this loomctl does not
+ * understand, other negative errnos from attaching.
+ */
+int ctl_svcs_read(const char *instance, struct ctl_svcs *s);
+void ctl_svcs_free(struct ctl_svcs *s);
+/* Lookups in a copy; NULL if absent (or s is NULL). */
+const struct svcs_service *ctl_svcs_by_id(const struct ctl_svcs *s, uint32_t id);
+const struct svcs_service *ctl_svcs_by_name(const struct ctl_svcs *s, const char *name);
 
 /* ---- text (ctl_fmt.c) ---------------------------------------------------- */
 
@@ -164,12 +202,26 @@ void ctl_actions(const struct aff_actions *a, const uint8_t *adv_addr, const uin
 void ctl_duration(uint64_t ms, char *buf, size_t len);
 /* Milliseconds left before expires_ms; false if it never expires. */
 bool ctl_ttl_left(uint64_t expires_ms, uint64_t now_ms, uint64_t *left_ms);
+/* Time left as text: a duration, "expired", or "never" (expires_ms 0). */
+void ctl_ttl_text(uint64_t expires_ms, uint64_t now_ms, char *buf, size_t len);
+/* Milliseconds from then_ms to now_ms; a time in the future (another
+ * process's value) is 0. */
+uint64_t ctl_age_ms(uint64_t then_ms, uint64_t now_ms);
 /* Milliseconds since the last packet, or since the entry was installed. */
 uint64_t ctl_idle_ms(const struct ctl_fixed *f, uint64_t now_ms);
 /* Parse "tcp"/"udp"/"icmp"/"icmpv6"/a number; "any" is 0. */
 int ctl_parse_proto(const char *s, uint8_t *proto);
 /* Parse "10.0.0.1", "10.0.0.1:80", "2001:db8::1", "[2001:db8::1]:80". */
 int ctl_parse_endpoint(const char *s, uint8_t addr[16], uint16_t *port_be);
+
+/*
+ * Explain on stderr why a segment of instance could not be attached (r, a
+ * negative errno from the open call) and return the exit code. daemon is
+ * the writer to blame ("loom-fwd-agent"), layout and version what this
+ * loomctl reads ("flow-table", FLOW_VERSION).
+ */
+int ctl_open_error(const char *instance, const char *seg, const char *daemon,
+		   const char *layout, unsigned version, int r);
 
 /*
  * Column printer: rows are buffered and printed by ctl_tbl_flush() with each
@@ -198,6 +250,11 @@ void ctl_tbl_init(struct ctl_tbl *t, FILE *f, const struct ctl_tbl_col *cols, un
 int ctl_tbl_row(struct ctl_tbl *t, const char *const *cells);
 void ctl_tbl_flush(struct ctl_tbl *t);
 void ctl_tbl_free(struct ctl_tbl *t);
+
+/* The segment figures of `stats` (writer, grace periods, readers): the
+ * columns, and one row per segment. */
+extern const struct ctl_tbl_col ctl_seg_cols[11];
+void ctl_seg_row(struct ctl_tbl *t, const char *name, const struct ctl_seg_stats *g);
 
 /* ---- JSON (ctl_json.c) --------------------------------------------------- */
 
@@ -230,6 +287,20 @@ int ctl_json_done(struct ctl_json *w);
 json_t *ctl_json_u64(uint64_t v);
 /* Build objects with stable field names (reference to v stolen). */
 void ctl_json_set(json_t *obj, const char *key, json_t *v);
+/* An address as ctl_addr() writes it. */
+json_t *ctl_json_addr(const uint8_t a[16]);
+/* An instance id (a 64-bit hash, beyond JSON's safe integers) as 16 hex
+ * digits in a string. */
+json_t *ctl_json_id(uint64_t id);
+/* A segment's figures, as `stats` shows them. */
+json_t *ctl_json_seg(const struct ctl_seg_stats *g);
+
+/*
+ * End a command's output: finish the JSON document (jw may be NULL for text)
+ * and flush stdout. err is the command's own first error. Returns
+ * CTL_EXIT_OK, or CTL_EXIT_FAIL after saying why on stderr.
+ */
+int ctl_finish(struct ctl_json *jw, int err);
 
 /* ---- commands (ctl_aff.c) ------------------------------------------------ */
 
@@ -238,5 +309,23 @@ int ctl_cmd_aff_show(const struct ctl_opts *o, const struct flow_key *key);
 int ctl_cmd_aff_stats(const struct ctl_opts *o);
 /* Packets and bytes per forward address (the information flag). */
 int ctl_cmd_aff_forward(const struct ctl_opts *o);
+
+/* ---- commands (ctl_svc.c, ctl_flow.c) ------------------------------------ */
+
+int ctl_cmd_svc_list(const struct ctl_opts *o);
+int ctl_cmd_svc_show(const struct ctl_opts *o, const char *name);
+/* service NULL: the backends of every service. */
+int ctl_cmd_backend_list(const struct ctl_opts *o, const char *service);
+/* Filters in o->service, o->state; at most o->limit rows. */
+int ctl_cmd_flow_list(const struct ctl_opts *o);
+int ctl_cmd_flow_stats(const struct ctl_opts *o);
+
+/* Names shared by the service and flow views ("lb", "established", ...);
+ * a number in buf for a value this loomctl does not know. */
+const char *ctl_svc_type_name(uint8_t type, char *buf, size_t len);
+const char *ctl_flow_type_name(uint8_t type, char *buf, size_t len);
+const char *ctl_flow_state_name(uint8_t state, char *buf, size_t len);
+/* enum flow_state of a name, or -EINVAL. */
+int ctl_parse_flow_state(const char *s);
 
 #endif

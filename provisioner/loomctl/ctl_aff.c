@@ -19,45 +19,13 @@ static int open_or_explain(const struct ctl_opts *o, struct ctl_aff **c)
 {
 	const char *seg = "affinity";
 	int r = ctl_aff_open(o->instance, c, &seg);
+	bool fixed = seg[0] == 'a';
 
-	switch (r) {
-	case 0:
+	if (r == 0)
 		return CTL_EXIT_OK;
-	case -ENOENT:
-		fprintf(stderr, "loomctl: no %s table for instance '%s' (is loom-fwd-agent running?)\n",
-			seg, o->instance);
-		return CTL_EXIT_NOT_FOUND;
-	case -EINVAL:
-		fprintf(stderr, "loomctl: invalid instance name '%s' (letters, digits, '_' and '-')\n",
-			o->instance);
-		return CTL_EXIT_USAGE;
-	case -EACCES:
-	case -EPERM:
-		fprintf(stderr,
-			"loomctl: permission denied on /dev/shm/loom.%s.%s (readers need read-write "
-			"access to register; is your user in the table's group?)\n",
-			o->instance, seg);
-		return CTL_EXIT_FAIL;
-	case -EPROTO:
-		fprintf(stderr,
-			"loomctl: /dev/shm/loom.%s.%s has a layout this loomctl does not understand "
-			"(it reads %s layout %u); is loomctl the same version as loom-fwd-agent?\n",
-			o->instance, seg, seg[0] == 'a' ? "fixed-affinity" : "wildcard-snapshot",
-			seg[0] == 'a' ? AFF_FIXED_VERSION : AFF_SNAP_VERSION);
-		return CTL_EXIT_FAIL;
-	case -EAGAIN:
-		fprintf(stderr, "loomctl: /dev/shm/loom.%s.%s is still being created; try again\n",
-			o->instance, seg);
-		return CTL_EXIT_FAIL;
-	case -ENOSPC:
-		fprintf(stderr, "loomctl: no free reader slot in /dev/shm/loom.%s.%s\n",
-			o->instance, seg);
-		return CTL_EXIT_FAIL;
-	default:
-		fprintf(stderr, "loomctl: /dev/shm/loom.%s.%s: %s\n", o->instance, seg,
-			strerror(-r));
-		return CTL_EXIT_FAIL;
-	}
+	return ctl_open_error(o->instance, seg, "loom-fwd-agent",
+			      fixed ? "fixed-affinity" : "wildcard-snapshot",
+			      fixed ? AFF_FIXED_VERSION : AFF_SNAP_VERSION, r);
 }
 
 static void hex(const uint8_t *p, size_t n, char *buf, size_t len)
@@ -69,18 +37,6 @@ static void hex(const uint8_t *p, size_t n, char *buf, size_t len)
 		off += (size_t)snprintf(buf + off, len - off, "%02x", p[i]);
 }
 
-static void ttl_text(uint64_t expires_ms, uint64_t now_ms, char *buf, size_t len)
-{
-	uint64_t left;
-
-	if (!ctl_ttl_left(expires_ms, now_ms, &left))
-		snprintf(buf, len, "never");
-	else if (left == 0)
-		snprintf(buf, len, "expired");
-	else
-		ctl_duration(left, buf, len);
-}
-
 static void port_text(uint16_t port_be, char *buf, size_t len)
 {
 	if (port_be)
@@ -90,14 +46,6 @@ static void port_text(uint16_t port_be, char *buf, size_t len)
 }
 
 /* ---- JSON values ---------------------------------------------------------------- */
-
-static json_t *j_addr(const uint8_t a[16])
-{
-	char s[CTL_ADDR_LEN];
-
-	ctl_addr(a, s, sizeof(s));
-	return json_string(s);
-}
 
 static json_t *j_prefix(const uint8_t a[16], const uint8_t m[16])
 {
@@ -156,11 +104,11 @@ static json_t *j_actions(const struct aff_actions *a, const uint8_t *adv_addr,
 	if (a->flags & AFF_F_NAT) {
 		json_t *n = json_object();
 		if (a->nat_fields & MSG_NAT_SADDR)
-			ctl_json_set(n, "saddr", j_addr(a->nat_saddr));
+			ctl_json_set(n, "saddr", ctl_json_addr(a->nat_saddr));
 		if (a->nat_fields & MSG_NAT_SPORT)
 			ctl_json_set(n, "sport", json_integer(ntohs(a->nat_sport)));
 		if (a->nat_fields & MSG_NAT_DADDR)
-			ctl_json_set(n, "daddr", j_addr(a->nat_daddr));
+			ctl_json_set(n, "daddr", ctl_json_addr(a->nat_daddr));
 		if (a->nat_fields & MSG_NAT_DPORT)
 			ctl_json_set(n, "dport", json_integer(ntohs(a->nat_dport)));
 		ctl_json_set(o, "nat", n);
@@ -168,7 +116,7 @@ static json_t *j_actions(const struct aff_actions *a, const uint8_t *adv_addr,
 	if (a->flags & (AFF_F_DISPATCH | AFF_F_INFO)) {
 		static const uint8_t zero[16];
 		bool drop = (a->flags & AFF_F_DISPATCH) && !memcmp(a->fwd_addr, zero, 16);
-		ctl_json_set(o, "forward", drop ? json_null() : j_addr(a->fwd_addr));
+		ctl_json_set(o, "forward", drop ? json_null() : ctl_json_addr(a->fwd_addr));
 		ctl_json_set(o, "drop", json_boolean(drop));
 	}
 	if (a->flags & AFF_F_SEQ) {
@@ -185,7 +133,7 @@ static json_t *j_actions(const struct aff_actions *a, const uint8_t *adv_addr,
 		ctl_json_set(in, "data", j_bits(a->int_data));
 		ctl_json_set(in, "copy", j_bits(a->int_copy));
 		ctl_json_set(in, "hold", j_bits(a->int_hold));
-		ctl_json_set(in, "addr", j_addr(a->int_addr));
+		ctl_json_set(in, "addr", ctl_json_addr(a->int_addr));
 		ctl_json_set(in, "port", json_integer(ntohs(a->int_port)));
 		ctl_json_set(o, "interest", in);
 	}
@@ -233,9 +181,9 @@ static json_t *j_key(const struct flow_key *k, json_t *o)
 		return NULL;
 	ctl_json_set(o, "proto", json_integer(k->proto));
 	ctl_json_set(o, "proto_name", json_string(ctl_proto_name(k->proto, pb, sizeof(pb))));
-	ctl_json_set(o, "src", j_addr(k->saddr));
+	ctl_json_set(o, "src", ctl_json_addr(k->saddr));
 	ctl_json_set(o, "sport", json_integer(ntohs(k->sport)));
-	ctl_json_set(o, "dst", j_addr(k->daddr));
+	ctl_json_set(o, "dst", ctl_json_addr(k->daddr));
 	ctl_json_set(o, "dport", json_integer(ntohs(k->dport)));
 	return o;
 }
@@ -282,7 +230,7 @@ static int wild_row(struct ctl_tbl *t, const struct aff_wild *w, uint32_t i, uin
 	ctl_prefix(w->key.daddr, w->dmask, dst, sizeof(dst));
 	port_text(w->key.sport, sport, sizeof(sport));
 	port_text(w->key.dport, dport, sizeof(dport));
-	ttl_text(w->expires_ms, now_ms, ttl, sizeof(ttl));
+	ctl_ttl_text(w->expires_ms, now_ms, ttl, sizeof(ttl));
 	ctl_actions(&w->act, w->adv_addr, w->adv_mask, act, sizeof(act));
 	const char *cells[] = { idx, rank, backup, owner,
 				ctl_proto_name(w->key.proto, pb, sizeof(pb)),
@@ -307,7 +255,7 @@ static int fixed_row(struct ctl_tbl *t, const struct ctl_fixed *f, uint64_t now_
 	snprintf(pk, sizeof(pk), "%" PRIu64, f->packets);
 	snprintf(by, sizeof(by), "%" PRIu64, f->bytes);
 	ctl_duration(ctl_idle_ms(f, now_ms), idle, sizeof(idle));
-	ttl_text(f->v.expires_ms, now_ms, ttl, sizeof(ttl));
+	ctl_ttl_text(f->v.expires_ms, now_ms, ttl, sizeof(ttl));
 	ctl_actions(&f->v.act, NULL, NULL, act, sizeof(act));
 	const char *cells[] = { ctl_proto_name(f->key.proto, pb, sizeof(pb)), src, dst, owner,
 				pk, by, idle, ttl, act };
@@ -448,19 +396,6 @@ static void list_json(struct ctl_aff *c, const struct ctl_snap *s, struct list_c
 	ctl_json_end(w);
 }
 
-static int finish(struct ctl_json *jw, int err)
-{
-	if (jw && ctl_json_done(jw) < 0 && !err)
-		err = jw->err;
-	if (fflush(stdout) != 0 || ferror(stdout))
-		err = err ? err : -EIO;
-	if (err) {
-		fprintf(stderr, "loomctl: output failed: %s\n", strerror(-err));
-		return CTL_EXIT_FAIL;
-	}
-	return CTL_EXIT_OK;
-}
-
 int ctl_cmd_aff_list(const struct ctl_opts *o)
 {
 	struct ctl_aff *c;
@@ -482,7 +417,7 @@ int ctl_cmd_aff_list(const struct ctl_opts *o)
 	}
 	ctl_snap_free(&s);
 	ctl_aff_close(c);
-	return finish(x.jw, x.err);
+	return ctl_finish(x.jw, x.err);
 }
 
 /* ---- affinity show ------------------------------------------------------------------ */
@@ -545,7 +480,7 @@ static void show_text(const struct flow_key *key, const struct ctl_fixed *f, con
 		ctl_duration(ctl_idle_ms(f, now_ms), buf, sizeof(buf));
 		FIELD("idle", "%s%s", buf, f->last_seen_ns ? "" : " (no packet yet)");
 		FIELD("ttl", "%us", f->v.ttl_s);
-		ttl_text(f->v.expires_ms, now_ms, buf, sizeof(buf));
+		ctl_ttl_text(f->v.expires_ms, now_ms, buf, sizeof(buf));
 		FIELD("ttl_left", "%s", buf);
 #undef FIELD
 	}
@@ -596,7 +531,7 @@ int ctl_cmd_aff_show(const struct ctl_opts *o, const struct flow_key *key)
 	}
 	ctl_snap_free(&s);
 	ctl_aff_close(c);
-	r = finish(o->json ? &jw : NULL, 0);
+	r = ctl_finish(o->json ? &jw : NULL, 0);
 	if (r == CTL_EXIT_OK && found == -ENOENT)
 		return CTL_EXIT_NOT_FOUND;
 	if (r == CTL_EXIT_OK && found < 0)
@@ -611,58 +546,6 @@ static int count_piece(const struct ctl_fixed *rows, size_t n, void *arg)
 	(void)rows;
 	*(uint64_t *)arg += n;
 	return 0;
-}
-
-static json_t *j_seg(const struct ctl_seg_stats *g)
-{
-	const struct shm_rcu_stats *r = &g->rcu;
-	json_t *o = json_object(), *rcu = json_object();
-
-	ctl_json_set(o, "writer_pid", json_integer(g->writer_pid));
-	ctl_json_set(o, "writer_alive", json_boolean(g->writer_alive));
-	ctl_json_set(o, "generation", json_integer(g->generation));
-	ctl_json_set(rcu, "gp", ctl_json_u64(r->gp));
-	ctl_json_set(rcu, "grace_periods", ctl_json_u64(r->gp_count));
-	ctl_json_set(rcu, "gp_total_ns", ctl_json_u64(r->gp_total_ns));
-	ctl_json_set(rcu, "gp_mean_ns", ctl_json_u64(r->gp_count ? r->gp_total_ns / r->gp_count : 0));
-	ctl_json_set(rcu, "gp_max_ns", ctl_json_u64(r->gp_max_ns));
-	ctl_json_set(rcu, "timeouts", ctl_json_u64(r->gp_timeouts));
-	ctl_json_set(rcu, "reaped", ctl_json_u64(r->reaped));
-	ctl_json_set(rcu, "readers_attached", json_integer(r->slots_used));
-	ctl_json_set(rcu, "reader_slots", json_integer(r->slots_total));
-	ctl_json_set(rcu, "readers_in_section", json_integer(r->readers_in_section));
-	ctl_json_set(o, "rcu", rcu);
-	return o;
-}
-
-static void ns_text(uint64_t ns, char *buf, size_t len)
-{
-	if (ns < 10000)
-		snprintf(buf, len, "%" PRIu64 "ns", ns);
-	else if (ns < 10000000)
-		snprintf(buf, len, "%" PRIu64 "us", ns / 1000);
-	else
-		snprintf(buf, len, "%" PRIu64 "ms", ns / 1000000);
-}
-
-static void seg_row(struct ctl_tbl *t, const char *name, const struct ctl_seg_stats *g)
-{
-	const struct shm_rcu_stats *r = &g->rcu;
-	char pid[16], gen[16], gp[24], n[24], mean[24], max[24], to[24], reaped[24], rd[24],
-		ins[16];
-
-	snprintf(pid, sizeof(pid), "%d%s", (int)g->writer_pid, g->writer_alive ? "" : " (gone)");
-	snprintf(gen, sizeof(gen), "%u", g->generation);
-	snprintf(gp, sizeof(gp), "%" PRIu64, r->gp);
-	snprintf(n, sizeof(n), "%" PRIu64, r->gp_count);
-	ns_text(r->gp_count ? r->gp_total_ns / r->gp_count : 0, mean, sizeof(mean));
-	ns_text(r->gp_max_ns, max, sizeof(max));
-	snprintf(to, sizeof(to), "%" PRIu64, r->gp_timeouts);
-	snprintf(reaped, sizeof(reaped), "%" PRIu64, r->reaped);
-	snprintf(rd, sizeof(rd), "%u/%u", r->slots_used, r->slots_total);
-	snprintf(ins, sizeof(ins), "%u", r->readers_in_section);
-	const char *cells[] = { name, pid, gen, gp, n, mean, max, to, reaped, rd, ins };
-	ctl_tbl_row(t, cells);
 }
 
 int ctl_cmd_aff_stats(const struct ctl_opts *o)
@@ -719,9 +602,9 @@ int ctl_cmd_aff_stats(const struct ctl_opts *o)
 		ctl_json_key(&jw, "segments");
 		ctl_json_obj(&jw);
 		ctl_json_key(&jw, "affinity");
-		ctl_json_val(&jw, j_seg(&sf));
+		ctl_json_val(&jw, ctl_json_seg(&sf));
 		ctl_json_key(&jw, "wildcard");
-		ctl_json_val(&jw, j_seg(&sw));
+		ctl_json_val(&jw, ctl_json_seg(&sw));
 		ctl_json_end(&jw);
 		json_t *e = json_object();
 		ctl_json_set(e, "bad_index", ctl_json_u64(rs.bad_index));
@@ -736,12 +619,6 @@ int ctl_cmd_aff_stats(const struct ctl_opts *o)
 		ctl_json_end(&jw);
 	} else {
 		static const struct ctl_tbl_col kv[] = { { "FIGURE", false }, { "VALUE", true } };
-		static const struct ctl_tbl_col segc[] = {
-			{ "SEGMENT", false }, { "WRITER", true }, { "GEN", true },
-			{ "GP", true }, { "GRACE_PERIODS", true }, { "GP_MEAN", true },
-			{ "GP_MAX", true }, { "TIMEOUTS", true }, { "REAPED", true },
-			{ "READERS", true }, { "IN_SECTION", true },
-		};
 		struct {
 			const char *name;
 			uint64_t v;
@@ -773,13 +650,13 @@ int ctl_cmd_aff_stats(const struct ctl_opts *o)
 		ctl_tbl_flush(&t);
 		ctl_tbl_free(&t);
 		printf("\n");
-		ctl_tbl_init(&t, stdout, segc, LOOM_ARRAY_SIZE(segc));
-		seg_row(&t, "affinity", &sf);
-		seg_row(&t, "wildcard", &sw);
+		ctl_tbl_init(&t, stdout, ctl_seg_cols, LOOM_ARRAY_SIZE(ctl_seg_cols));
+		ctl_seg_row(&t, "affinity", &sf);
+		ctl_seg_row(&t, "wildcard", &sw);
 		ctl_tbl_flush(&t);
 		ctl_tbl_free(&t);
 	}
 	ctl_snap_free(&s);
 	ctl_aff_close(c);
-	return finish(o->json ? &jw : NULL, 0);
+	return ctl_finish(o->json ? &jw : NULL, 0);
 }

@@ -235,6 +235,23 @@ bool ctl_ttl_left(uint64_t expires_ms, uint64_t now_ms, uint64_t *left_ms)
 	return true;
 }
 
+void ctl_ttl_text(uint64_t expires_ms, uint64_t now_ms, char *buf, size_t len)
+{
+	uint64_t left;
+
+	if (!ctl_ttl_left(expires_ms, now_ms, &left))
+		snprintf(buf, len, "never");
+	else if (left == 0)
+		snprintf(buf, len, "expired");
+	else
+		ctl_duration(left, buf, len);
+}
+
+uint64_t ctl_age_ms(uint64_t then_ms, uint64_t now_ms)
+{
+	return now_ms > then_ms ? now_ms - then_ms : 0;
+}
+
 uint64_t ctl_idle_ms(const struct ctl_fixed *f, uint64_t now_ms)
 {
 	uint64_t since_ms, ttl_ms = (uint64_t)f->v.ttl_s * 1000u;
@@ -324,6 +341,47 @@ int ctl_parse_endpoint(const char *s, uint8_t addr[16], uint16_t *port_be)
 	return port ? parse_port(port, port_be) : 0;
 }
 
+/* ---- errors ---------------------------------------------------------------------- */
+
+int ctl_open_error(const char *instance, const char *seg, const char *daemon,
+		   const char *layout, unsigned version, int r)
+{
+	switch (r) {
+	case -ENOENT:
+		fprintf(stderr, "loomctl: no %s table for instance '%s' (is %s running?)\n", seg,
+			instance, daemon);
+		return CTL_EXIT_NOT_FOUND;
+	case -EINVAL:
+		fprintf(stderr, "loomctl: invalid instance name '%s' (letters, digits, '_' and '-')\n",
+			instance);
+		return CTL_EXIT_USAGE;
+	case -EACCES:
+	case -EPERM:
+		fprintf(stderr,
+			"loomctl: permission denied on /dev/shm/loom.%s.%s (readers need read-write "
+			"access to register; is your user in the table's group?)\n",
+			instance, seg);
+		return CTL_EXIT_FAIL;
+	case -EPROTO:
+		fprintf(stderr,
+			"loomctl: /dev/shm/loom.%s.%s has a layout this loomctl does not understand "
+			"(it reads %s layout %u); is loomctl the same version as %s?\n",
+			instance, seg, layout, version, daemon);
+		return CTL_EXIT_FAIL;
+	case -EAGAIN:
+		fprintf(stderr, "loomctl: /dev/shm/loom.%s.%s is still being created; try again\n",
+			instance, seg);
+		return CTL_EXIT_FAIL;
+	case -ENOSPC:
+		fprintf(stderr, "loomctl: no free reader slot in /dev/shm/loom.%s.%s\n", instance,
+			seg);
+		return CTL_EXIT_FAIL;
+	default:
+		fprintf(stderr, "loomctl: /dev/shm/loom.%s.%s: %s\n", instance, seg, strerror(-r));
+		return CTL_EXIT_FAIL;
+	}
+}
+
 /* ---- columns ---------------------------------------------------------------------- */
 
 void ctl_tbl_init(struct ctl_tbl *t, FILE *f, const struct ctl_tbl_col *cols, unsigned ncols)
@@ -405,4 +463,43 @@ void ctl_tbl_free(struct ctl_tbl *t)
 	free(t->cells);
 	t->cells = NULL;
 	t->nrows = t->cap = 0;
+}
+
+/* ---- segment figures ------------------------------------------------------------------ */
+
+const struct ctl_tbl_col ctl_seg_cols[11] = {
+	{ "SEGMENT", false }, { "WRITER", true },   { "GEN", true },
+	{ "GP", true },       { "GRACE_PERIODS", true }, { "GP_MEAN", true },
+	{ "GP_MAX", true },   { "TIMEOUTS", true }, { "REAPED", true },
+	{ "READERS", true },  { "IN_SECTION", true },
+};
+
+static void ns_text(uint64_t ns, char *buf, size_t len)
+{
+	if (ns < 10000)
+		snprintf(buf, len, "%" PRIu64 "ns", ns);
+	else if (ns < 10000000)
+		snprintf(buf, len, "%" PRIu64 "us", ns / 1000);
+	else
+		snprintf(buf, len, "%" PRIu64 "ms", ns / 1000000);
+}
+
+void ctl_seg_row(struct ctl_tbl *t, const char *name, const struct ctl_seg_stats *g)
+{
+	const struct shm_rcu_stats *r = &g->rcu;
+	char pid[24], gen[16], gp[24], n[24], mean[24], max[24], to[24], reaped[24], rd[24],
+		ins[16];
+
+	snprintf(pid, sizeof(pid), "%d%s", (int)g->writer_pid, g->writer_alive ? "" : " (gone)");
+	snprintf(gen, sizeof(gen), "%u", g->generation);
+	snprintf(gp, sizeof(gp), "%" PRIu64, r->gp);
+	snprintf(n, sizeof(n), "%" PRIu64, r->gp_count);
+	ns_text(r->gp_count ? r->gp_total_ns / r->gp_count : 0, mean, sizeof(mean));
+	ns_text(r->gp_max_ns, max, sizeof(max));
+	snprintf(to, sizeof(to), "%" PRIu64, r->gp_timeouts);
+	snprintf(reaped, sizeof(reaped), "%" PRIu64, r->reaped);
+	snprintf(rd, sizeof(rd), "%u/%u", r->slots_used, r->slots_total);
+	snprintf(ins, sizeof(ins), "%u", r->readers_in_section);
+	const char *cells[] = { name, pid, gen, gp, n, mean, max, to, reaped, rd, ins };
+	ctl_tbl_row(t, cells);
 }

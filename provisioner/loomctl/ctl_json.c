@@ -6,7 +6,9 @@
  * affinities therefore needs memory for one entry at a time.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ctl.h"
 
@@ -125,4 +127,60 @@ void ctl_json_set(json_t *obj, const char *key, json_t *v)
 	/* json_object_set_new takes v even on failure; a NULL v leaves the
 	 * key out, which the caller's ctl_json_val cannot see: make it null */
 	json_object_set_new(obj, key, v ? v : json_null());
+}
+
+json_t *ctl_json_addr(const uint8_t a[16])
+{
+	char s[CTL_ADDR_LEN];
+
+	ctl_addr(a, s, sizeof(s));
+	return json_string(s);
+}
+
+json_t *ctl_json_id(uint64_t id)
+{
+	char s[24];
+
+	snprintf(s, sizeof(s), "%016" PRIx64, id);
+	return json_string(s);
+}
+
+json_t *ctl_json_seg(const struct ctl_seg_stats *g)
+{
+	const struct shm_rcu_stats *r = &g->rcu;
+	json_t *o = json_object(), *rcu = json_object();
+
+	if (!o || !rcu) {
+		json_decref(o);
+		json_decref(rcu);
+		return NULL;
+	}
+	ctl_json_set(o, "writer_pid", json_integer(g->writer_pid));
+	ctl_json_set(o, "writer_alive", json_boolean(g->writer_alive));
+	ctl_json_set(o, "generation", json_integer(g->generation));
+	ctl_json_set(rcu, "gp", ctl_json_u64(r->gp));
+	ctl_json_set(rcu, "grace_periods", ctl_json_u64(r->gp_count));
+	ctl_json_set(rcu, "gp_total_ns", ctl_json_u64(r->gp_total_ns));
+	ctl_json_set(rcu, "gp_mean_ns", ctl_json_u64(r->gp_count ? r->gp_total_ns / r->gp_count : 0));
+	ctl_json_set(rcu, "gp_max_ns", ctl_json_u64(r->gp_max_ns));
+	ctl_json_set(rcu, "timeouts", ctl_json_u64(r->gp_timeouts));
+	ctl_json_set(rcu, "reaped", ctl_json_u64(r->reaped));
+	ctl_json_set(rcu, "readers_attached", json_integer(r->slots_used));
+	ctl_json_set(rcu, "reader_slots", json_integer(r->slots_total));
+	ctl_json_set(rcu, "readers_in_section", json_integer(r->readers_in_section));
+	ctl_json_set(o, "rcu", rcu);
+	return o;
+}
+
+int ctl_finish(struct ctl_json *jw, int err)
+{
+	if (jw && ctl_json_done(jw) < 0 && !err)
+		err = jw->err;
+	if (fflush(stdout) != 0 || ferror(stdout))
+		err = err ? err : -EIO;
+	if (err) {
+		fprintf(stderr, "loomctl: output failed: %s\n", strerror(-err));
+		return CTL_EXIT_FAIL;
+	}
+	return CTL_EXIT_OK;
 }

@@ -16,10 +16,6 @@
 #include "shm/seg.h"
 #include "shm/snap.h"
 
-/* A bucket holds 7 slots and the walk only stops between buckets, so a
- * piece asked for CTL_PIECE entries may deliver up to 6 more. */
-#define PIECE_ROOM (CTL_PIECE + 8u)
-
 struct ctl_aff {
 	struct shm_table *tab;
 	struct shm_table_geom geom;
@@ -161,7 +157,7 @@ void ctl_snap_free(struct ctl_snap *s)
 
 struct piece {
 	struct ctl_aff *c;
-	struct ctl_fixed rows[PIECE_ROOM];
+	struct ctl_fixed rows[CTL_PIECE_ROOM];
 	size_t n;
 };
 
@@ -171,7 +167,7 @@ static int piece_cb(const struct shm_entry *e, uint32_t idx, void *arg)
 	struct piece *p = arg;
 	struct ctl_fixed *f;
 
-	if (p->n == PIECE_ROOM) {
+	if (p->n == CTL_PIECE_ROOM) {
 		/* cannot happen with 7-slot buckets; never write past the end */
 		p->c->err.overflow++;
 		return 0;
@@ -260,10 +256,8 @@ uint64_t ctl_aff_count_hint(const struct ctl_aff *c)
 	return shm_table_count_entries(c->tab);
 }
 
-void ctl_aff_seg_stats(const struct ctl_aff *c, bool wildcard, struct ctl_seg_stats *st)
+void ctl_seg_stats(const struct shm_seg *seg, struct ctl_seg_stats *st)
 {
-	struct shm_seg *seg = wildcard ? c->snap_seg : shm_table_seg(c->tab);
-
 	memset(st, 0, sizeof(*st));
 	st->writer_pid = shm_seg_writer_pid(seg);
 	st->writer_alive = st->writer_pid > 0 && shm_proc_start_time(st->writer_pid) != 0;
@@ -272,9 +266,119 @@ void ctl_aff_seg_stats(const struct ctl_aff *c, bool wildcard, struct ctl_seg_st
 	shm_rcu_get_stats(shm_seg_rcu(seg), shm_seg_rcu_slots(seg), &st->rcu);
 }
 
+void ctl_aff_seg_stats(const struct ctl_aff *c, bool wildcard, struct ctl_seg_stats *st)
+{
+	ctl_seg_stats(wildcard ? c->snap_seg : shm_table_seg(c->tab), st);
+}
+
 void ctl_aff_reader_errors(const struct ctl_aff *c, struct shm_table_rstats *tab,
 			   struct ctl_rerr *own)
 {
 	shm_table_reader_stats(c->tab, tab);
 	*own = c->err;
+}
+
+/* ---- the service manager's services snapshot ------------------------------------ */
+
+/* Terminate a fixed-size string field of the copy and replace bytes a
+ * terminal would act on; true if anything had to change. */
+static bool make_printable(char *s, size_t size)
+{
+	bool changed = false;
+	size_t i;
+
+	for (i = 0; i < size && s[i]; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch < 0x20 || ch == 0x7f) {
+			s[i] = '?';
+			changed = true;
+		}
+	}
+	if (i == size) {
+		s[size - 1] = '\0';
+		changed = true;
+	}
+	return changed;
+}
+
+int ctl_svcs_read(const char *instance, struct ctl_svcs *s)
+{
+	size_t max = svcs_size(SVCS_MAX_SERVICES, SVCS_MAX_BACKENDS), len = 0;
+	struct shm_snap *snap;
+	struct shm_rcu_reader rd;
+	bool copied = false, published = false;
+	int r;
+
+	memset(s, 0, sizeof(*s));
+	r = shm_snap_open_reader(instance, "services", SVCS_KIND, SVCS_VERSION, &snap);
+	if (r < 0)
+		return r;
+	r = shm_snap_reader_register(snap, &rd);
+	if (r < 0) {
+		shm_snap_close(snap);
+		return r;
+	}
+	s->buf = malloc(max);
+	if (!s->buf) {
+		r = -ENOMEM;
+		goto out;
+	}
+	shm_rcu_read_lock(&rd);
+	const void *p = shm_snap_current(snap, &len, &s->generation);
+	/* copy once, validate the copy (see ctl_aff_snapshot) */
+	if (p) {
+		published = true;
+		if (len <= max) {
+			memcpy(s->buf, p, len);
+			copied = true;
+		}
+	}
+	shm_rcu_read_unlock(&rd);
+
+	if (!published)
+		r = -ENODATA;
+	else if (!copied || svcs_view(s->buf, len, &s->v) < 0)
+		r = -EBADMSG;
+	if (r < 0)
+		goto out;
+	/* the view's pointers are const for readers of shared memory; this is
+	 * our own copy, fixed up once before anyone formats it */
+	struct svcs_service *svc = (struct svcs_service *)((uint8_t *)s->buf + sizeof(struct svcs_hdr));
+	struct svcs_backend *be = (struct svcs_backend *)(svc + s->v.hdr->nsvc);
+	for (uint32_t i = 0; i < s->v.hdr->nsvc; i++)
+		s->fixed += make_printable(svc[i].name, sizeof(svc[i].name));
+	for (uint32_t i = 0; i < s->v.hdr->nbackend; i++)
+		s->fixed += make_printable(be[i].last_error, sizeof(be[i].last_error));
+out:
+	shm_rcu_unregister(&rd);
+	shm_snap_close(snap);
+	if (r < 0)
+		ctl_svcs_free(s);
+	return r;
+}
+
+void ctl_svcs_free(struct ctl_svcs *s)
+{
+	free(s->buf);
+	memset(s, 0, sizeof(*s));
+}
+
+const struct svcs_service *ctl_svcs_by_id(const struct ctl_svcs *s, uint32_t id)
+{
+	if (!s || !s->buf)
+		return NULL;
+	for (uint32_t i = 0; i < s->v.hdr->nsvc; i++)
+		if (s->v.svc[i].id == id)
+			return &s->v.svc[i];
+	return NULL;
+}
+
+const struct svcs_service *ctl_svcs_by_name(const struct ctl_svcs *s, const char *name)
+{
+	if (!s || !s->buf)
+		return NULL;
+	for (uint32_t i = 0; i < s->v.hdr->nsvc; i++)
+		if (!strcmp(s->v.svc[i].name, name))
+			return &s->v.svc[i];
+	return NULL;
 }

@@ -18,15 +18,24 @@ static void usage(FILE *f)
 	      "       loomctl [-i INSTANCE] [-j] affinity show PROTO SRC[:PORT] DST[:PORT] [-j]\n"
 	      "       loomctl [-i INSTANCE] [-j] affinity stats [-j]\n"
 	      "       loomctl [-i INSTANCE] [-j] affinity forward [-j]\n"
+	      "       loomctl [-i INSTANCE] [-j] service [list] [-j]\n"
+	      "       loomctl [-i INSTANCE] [-j] service show NAME [-j]\n"
+	      "       loomctl [-i INSTANCE] [-j] backend [list] [SERVICE] [-j]\n"
+	      "       loomctl [-i INSTANCE] [-j] flow [list] [-s SERVICE] [-t STATE] [-n N] [-j]\n"
+	      "       loomctl [-i INSTANCE] [-j] flow stats [-j]\n"
 	      "\n"
-	      "  -i, --instance NAME  agent instance (default: $LOOM_INSTANCE, else \"default\")\n"
+	      "  -i, --instance NAME  daemon instance (default: $LOOM_INSTANCE, else \"default\")\n"
 	      "  -j, --json           one JSON document on stdout\n"
 	      "  -n, --limit N        at most N rows per section\n"
 	      "  -w, --wildcards      list only the wildcards and advertised addresses\n"
 	      "  -f, --fixed          list only the fixed affinities\n"
+	      "  -s, --service NAME   only the flows of this service (a name or an id)\n"
+	      "  -t, --state STATE    only flows in this state: new, established, fin-wait,\n"
+	      "                       closing, dead\n"
 	      "\n"
-	      "PROTO is tcp, udp, icmp, icmpv6, sctp, any or a number; an IPv6 address\n"
-	      "with a port is written [2001:db8::1]:80.\n"
+	      "affinity reads a loom-fwd-agent's tables; service, backend and flow a\n"
+	      "loom-svc-mgr's. PROTO is tcp, udp, icmp, icmpv6, sctp, any or a number;\n"
+	      "an IPv6 address with a port is written [2001:db8::1]:80.\n"
 	      "Exit status: 0 ok, 1 not found, 2 usage, 3 the table cannot be read.\n",
 	      f);
 }
@@ -50,13 +59,24 @@ static bool is_option(const char *s)
 	return s[0] == '-' && s[1] != '\0';
 }
 
-/* Options of the affinity commands; positional arguments are left in args. */
-static int parse_cmd_opts(int argc, char **argv, struct ctl_opts *o, bool listing,
+/* What each command accepts, as getopt's option string. */
+#define OPTS_PLAIN "+jh"
+#define OPTS_AFF_LIST "+jn:wfh"
+#define OPTS_FLOW_LIST "+jn:s:t:h"
+
+/*
+ * Options of a command; positional arguments are left in args. optstring
+ * says which options the command takes: a long option is refused like a
+ * short one when its letter is not in it.
+ */
+static int parse_cmd_opts(int argc, char **argv, struct ctl_opts *o, const char *optstring,
 			  char **args, int *nargs, int max_args)
 {
 	static const struct option lopts[] = {
 		{ "json", no_argument, NULL, 'j' },      { "limit", required_argument, NULL, 'n' },
 		{ "wildcards", no_argument, NULL, 'w' }, { "fixed", no_argument, NULL, 'f' },
+		{ "service", required_argument, NULL, 's' },
+		{ "state", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },      { NULL, 0, NULL, 0 },
 	};
 	char *end;
@@ -76,7 +96,7 @@ static int parse_cmd_opts(int argc, char **argv, struct ctl_opts *o, bool listin
 		}
 		if (optind >= argc)
 			break;
-		c = getopt_long(argc, argv, listing ? "+jn:wfh" : "+jh", lopts, NULL);
+		c = getopt_long(argc, argv, optstring, lopts, NULL);
 		if (c == -1) {
 			/* "--": everything after it is positional */
 			while (optind < argc) {
@@ -87,6 +107,9 @@ static int parse_cmd_opts(int argc, char **argv, struct ctl_opts *o, bool listin
 			}
 			break;
 		}
+		if (c != '?' && c != ':' && !strchr(optstring + 1, c))
+			return usage_error("option '%s' does not apply to this command",
+					   argv[optind - 1]);
 		switch (c) {
 		case 'j':
 			o->json = true;
@@ -103,6 +126,15 @@ static int parse_cmd_opts(int argc, char **argv, struct ctl_opts *o, bool listin
 		case 'f':
 			o->only_fixed = true;
 			break;
+		case 's':
+			o->service = optarg;
+			break;
+		case 't':
+			o->state = ctl_parse_flow_state(optarg);
+			if (o->state < 0)
+				return usage_error("bad --state '%s': new, established, fin-wait, "
+						   "closing or dead", optarg);
+			break;
 		case 'h':
 			usage(stdout);
 			exit(CTL_EXIT_OK);
@@ -117,7 +149,7 @@ static int parse_cmd_opts(int argc, char **argv, struct ctl_opts *o, bool listin
 
 static int cmd_list(int argc, char **argv, struct ctl_opts *o)
 {
-	int n = 0, r = parse_cmd_opts(argc, argv, o, true, NULL, &n, 0);
+	int n = 0, r = parse_cmd_opts(argc, argv, o, OPTS_AFF_LIST, NULL, &n, 0);
 
 	return r ? r : ctl_cmd_aff_list(o);
 }
@@ -126,7 +158,7 @@ static int cmd_show(int argc, char **argv, struct ctl_opts *o)
 {
 	char *args[3];
 	struct flow_key k;
-	int n = 0, r = parse_cmd_opts(argc, argv, o, false, args, &n, 3);
+	int n = 0, r = parse_cmd_opts(argc, argv, o, OPTS_PLAIN, args, &n, 3);
 
 	if (r)
 		return r;
@@ -144,38 +176,130 @@ static int cmd_show(int argc, char **argv, struct ctl_opts *o)
 
 static int cmd_stats(int argc, char **argv, struct ctl_opts *o)
 {
-	int n = 0, r = parse_cmd_opts(argc, argv, o, false, NULL, &n, 0);
+	int n = 0, r = parse_cmd_opts(argc, argv, o, OPTS_PLAIN, NULL, &n, 0);
 
 	return r ? r : ctl_cmd_aff_stats(o);
 }
 
 static int cmd_forward(int argc, char **argv, struct ctl_opts *o)
 {
-	int n = 0, r = parse_cmd_opts(argc, argv, o, false, NULL, &n, 0);
+	int n = 0, r = parse_cmd_opts(argc, argv, o, OPTS_PLAIN, NULL, &n, 0);
 
 	return r ? r : ctl_cmd_aff_forward(o);
 }
 
-static const struct {
+/* ---- service manager: service, backend, flow -------------------------------------- */
+
+static int cmd_svc_list(int argc, char **argv, struct ctl_opts *o)
+{
+	int n = 0, r = parse_cmd_opts(argc, argv, o, OPTS_PLAIN, NULL, &n, 0);
+
+	return r ? r : ctl_cmd_svc_list(o);
+}
+
+static int cmd_svc_show(int argc, char **argv, struct ctl_opts *o)
+{
+	char *args[1];
+	int n = 0, r = parse_cmd_opts(argc, argv, o, OPTS_PLAIN, args, &n, 1);
+
+	if (r)
+		return r;
+	if (n != 1)
+		return usage_error("%s", "service show needs a NAME");
+	return ctl_cmd_svc_show(o, args[0]);
+}
+
+static int cmd_backend_list(int argc, char **argv, struct ctl_opts *o)
+{
+	char *args[1];
+	int n = 0, r = parse_cmd_opts(argc, argv, o, OPTS_PLAIN, args, &n, 1);
+
+	return r ? r : ctl_cmd_backend_list(o, n ? args[0] : NULL);
+}
+
+static int cmd_flow_list(int argc, char **argv, struct ctl_opts *o)
+{
+	int n = 0, r = parse_cmd_opts(argc, argv, o, OPTS_FLOW_LIST, NULL, &n, 0);
+
+	return r ? r : ctl_cmd_flow_list(o);
+}
+
+static int cmd_flow_stats(int argc, char **argv, struct ctl_opts *o)
+{
+	int n = 0, r = parse_cmd_opts(argc, argv, o, OPTS_PLAIN, NULL, &n, 0);
+
+	return r ? r : ctl_cmd_flow_stats(o);
+}
+
+/* ---- the command tables ------------------------------------------------------------- */
+
+struct cmd {
 	const char *name;
 	const char *alias;
 	int (*run)(int argc, char **argv, struct ctl_opts *o);
-} aff_cmds[] = {
+};
+
+static const struct cmd aff_cmds[] = {
 	{ "list", "ls", cmd_list },
 	{ "show", "get", cmd_show },
 	{ "stats", "stat", cmd_stats },
 	{ "forward", "fwd", cmd_forward },
+	{ NULL, NULL, NULL },
 };
+
+static const struct cmd svc_cmds[] = {
+	{ "list", "ls", cmd_svc_list },
+	{ "show", "get", cmd_svc_show },
+	{ NULL, NULL, NULL },
+};
+
+static const struct cmd backend_cmds[] = {
+	{ "list", "ls", cmd_backend_list },
+	{ NULL, NULL, NULL },
+};
+
+static const struct cmd flow_cmds[] = {
+	{ "list", "ls", cmd_flow_list },
+	{ "stats", "stat", cmd_flow_stats },
+	{ NULL, NULL, NULL },
+};
+
+/*
+ * argv[0] is the object. No command, or options right away: the first
+ * command (list). backend takes its optional SERVICE right away too
+ * (`loomctl backend web`), so for it an unknown word is an argument of list.
+ */
+static int run_object(int argc, char **argv, struct ctl_opts *o, const struct cmd *cmds,
+		      bool default_takes_args)
+{
+	if (argc < 2 || argv[1][0] == '-')
+		return cmds[0].run(argc, argv, o);
+	for (const struct cmd *c = cmds; c->name; c++)
+		if (!strcmp(argv[1], c->name) || !strcmp(argv[1], c->alias))
+			return c->run(argc - 1, argv + 1, o);
+	if (default_takes_args)
+		return cmds[0].run(argc, argv, o);
+	return usage_error("unknown %s command '%s'", argv[0], argv[1]);
+}
 
 static int object_affinity(int argc, char **argv, struct ctl_opts *o)
 {
-	/* no command, or options right away: list */
-	if (argc < 2 || argv[1][0] == '-')
-		return cmd_list(argc, argv, o);
-	for (size_t i = 0; i < LOOM_ARRAY_SIZE(aff_cmds); i++)
-		if (!strcmp(argv[1], aff_cmds[i].name) || !strcmp(argv[1], aff_cmds[i].alias))
-			return aff_cmds[i].run(argc - 1, argv + 1, o);
-	return usage_error("unknown affinity command '%s'", argv[1]);
+	return run_object(argc, argv, o, aff_cmds, false);
+}
+
+static int object_service(int argc, char **argv, struct ctl_opts *o)
+{
+	return run_object(argc, argv, o, svc_cmds, false);
+}
+
+static int object_backend(int argc, char **argv, struct ctl_opts *o)
+{
+	return run_object(argc, argv, o, backend_cmds, true);
+}
+
+static int object_flow(int argc, char **argv, struct ctl_opts *o)
+{
+	return run_object(argc, argv, o, flow_cmds, false);
 }
 
 static const struct {
@@ -184,6 +308,9 @@ static const struct {
 	int (*run)(int argc, char **argv, struct ctl_opts *o);
 } objects[] = {
 	{ "affinity", "aff", object_affinity },
+	{ "service", "svc", object_service },
+	{ "backend", "be", object_backend },
+	{ "flow", "flows", object_flow },
 };
 
 int main(int argc, char **argv)
@@ -198,6 +325,7 @@ int main(int argc, char **argv)
 	struct ctl_opts o = {
 		.instance = env && *env ? env : "default",
 		.limit = UINT64_MAX,
+		.state = -1,
 	};
 	int c;
 
@@ -218,7 +346,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc)
-		return usage_error("%s", "which object? (affinity)");
+		return usage_error("%s", "which object? (affinity, service, backend, flow)");
 	for (size_t i = 0; i < LOOM_ARRAY_SIZE(objects); i++)
 		if (!strcmp(argv[optind], objects[i].name) ||
 		    !strcmp(argv[optind], objects[i].alias))
