@@ -21,7 +21,8 @@
  *   builds a whole tree before we could check a single type. The reader
  *   checks every length against the bytes left, reads known fields straight
  *   into the struct, and skips unknown values iteratively (no recursion).
- *   Encoding uses msgpack-c's packer into the caller's buffer.
+ *   Encoding writes msgpack's shortest forms straight into the caller's
+ *   buffer (msgpack-c's packer made a callback per token).
  * - Every function here is reentrant and touches only its arguments; none
  *   logs or allocates.
  */
