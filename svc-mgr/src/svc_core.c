@@ -487,13 +487,15 @@ static void rec_init(struct svc_mgr *m, struct flow_rec *r, const struct svc_ser
 
 static int store_new(struct svc_mgr *m, struct flow_rec *r)
 {
-	int e = svc_flows_put(m->flows, r);
+	int e = svc_flows_insert(m->flows, r);
 
 	if (e == -ENOSPC) {
 		svc_flows_reclaim(m->flows);
-		e = svc_flows_put(m->flows, r);
+		e = svc_flows_insert(m->flows, r);
 	}
-	if (e < 0)
+	if (e == -EEXIST)
+		m->ctr[SVC_C_COLLISION]++;
+	else if (e < 0)
 		m->ctr[SVC_C_TABLE_FULL]++;
 	return e;
 }

@@ -74,6 +74,16 @@ int svc_flows_put(struct svc_flows *f, const struct flow_rec *r)
 	return 0;
 }
 
+int svc_flows_insert(struct svc_flows *f, const struct flow_rec *r)
+{
+	struct flow_key ko, kr;
+
+	flow_rec_keys(r, &ko, &kr);
+	if (key_equal(&ko, &kr) || shm_table_lookup(f->t, &ko) || shm_table_lookup(f->t, &kr))
+		return -EEXIST;
+	return svc_flows_put(f, r);
+}
+
 int svc_flows_del(struct svc_flows *f, const struct flow_rec *r)
 {
 	struct flow_key ko, kr;

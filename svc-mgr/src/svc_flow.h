@@ -29,10 +29,20 @@ void svc_flows_close(struct svc_flows *f);
 int svc_flows_get(struct svc_flows *f, const struct flow_key *k, struct flow_rec *out);
 
 /*
- * Store r under both its keys (r->dir is set per entry). A new pair is all
- * or nothing: -ENOSPC leaves neither entry.
+ * Store r under both its keys (r->dir is set per entry): the update of a
+ * flow that is there. -ENOSPC if the table has no room for an entry that
+ * went missing.
  */
 int svc_flows_put(struct svc_flows *f, const struct flow_rec *r);
+
+/*
+ * A new flow: both keys must be free. -EEXIST if either is taken (another
+ * flow already uses that 5-tuple: a client port reused towards two virtual
+ * addresses with the same backend is one tuple at the backend, which the
+ * backend itself could not tell apart), -ENOSPC if the table is full. All
+ * or nothing.
+ */
+int svc_flows_insert(struct svc_flows *f, const struct flow_rec *r);
 
 /* Remove both entries of r. 0, or -ENOENT if neither was there. */
 int svc_flows_del(struct svc_flows *f, const struct flow_rec *r);

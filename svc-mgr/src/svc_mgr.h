@@ -47,6 +47,7 @@
 	X(SVC_C_NO_BACKEND, "no-backend")       /* dropped: nothing up */                \
 	X(SVC_C_NOT_SYN, "not-syn")             /* dropped: TCP without SYN, no flow */  \
 	X(SVC_C_TABLE_FULL, "table-full")       /* dropped: flow table full */           \
+	X(SVC_C_COLLISION, "collision")         /* dropped: a key of the new flow is taken */ \
 	X(SVC_C_POOL_FULL, "pool-full")         /* dropped: NAT pool exhausted */        \
 	X(SVC_C_NO_MAPPING, "no-mapping")       /* dropped: inbound to no NAT mapping */ \
 	X(SVC_C_BAD_PUNT, "bad-punt")           /* unparsable packet or interest data */ \
