@@ -750,6 +750,16 @@ static void on_interest(struct svc_mgr *m, struct svc_agent *a, const struct msg
 		return;
 	}
 	uint16_t why = is->u.affinity_id.reasons;
+	if ((why & MSG_INT_SYN) && r.state >= FLOW_S_FIN) {
+		/* The client reused the port while the old connection's affinities
+		 * were still held (sticky): its SYN took them to the same backend,
+		 * which answered. A new connection of the same tuple: reopen the
+		 * flow (as conntrack does with a SYN in TIME_WAIT), or the sweep
+		 * would withdraw its affinities under it. */
+		r.flags &= (uint16_t)~(FLOW_F_FIN_ORIG | FLOW_F_FIN_REPLY | FLOW_F_RST);
+		r.state = FLOW_S_NEW;
+		m->ctr[SVC_C_REOPENED]++;
+	}
 	if (why & MSG_INT_RST)
 		r.flags |= FLOW_F_RST;
 	if (why & MSG_INT_FIN)

@@ -54,6 +54,7 @@
 	X(SVC_C_UNKNOWN_SVC, "unknown-service") /* interest data names no service */     \
 	X(SVC_C_INTEREST, "interest")           /* interest matches on fixed affinities */ \
 	X(SVC_C_INTEREST_NOFLOW, "interest-no-flow")                                     \
+	X(SVC_C_REOPENED, "reopened")           /* a SYN on a closing flow: port reused */ \
 	X(SVC_C_DENIED, "denied")               /* update-deny received */               \
 	X(SVC_C_RETRIED, "retried")             /* updates re-sent without an action */  \
 	X(SVC_C_EXPIRED, "expired")             /* flows timed out */                    \
