@@ -134,10 +134,17 @@ static void send_error(struct mgr *g, const struct msg_err *err, const char *tex
 
 /* ---- receiving ------------------------------------------------------------ */
 
+/* Where a returned packet resumes the wildcard search. An ip-packet-only
+ * message cannot name a precedence (docs/protocol.md): INT64_MIN tells the
+ * worker to resume below its manager's wildcard that matches the packet
+ * (fwd_pipe.c resume_rank); rank 0 ended a cascade through an observing
+ * service there. */
 static int64_t rank_of(const struct msg *m)
 {
 	const struct msg_seg *s = msg_find(m, MSG_S_SERVICE_PREC);
 
+	if (m->type == MSG_T_IP_PACKET)
+		return INT64_MIN;
 	return s ? aff_rank(s->u.service_prec.value,
 			    s->u.service_prec.order == MSG_ORDER_LOWER_BETTER)
 		 : 0;

@@ -540,8 +540,29 @@ static bool classify(struct fwd_worker *w, struct pktio_pkt *p, struct pkt_view 
 	return true;
 }
 
+/*
+ * Where a packet its manager returned in an ip-packet-only message (which
+ * cannot carry a service precedence, docs/protocol.md) goes on: below the
+ * first wildcard of that manager that matches it, the one that sent it
+ * there. Taking rank 0 instead ended every cascade through an observing
+ * service (the packet was routed to the virtual address, never reaching the
+ * next service) and sent a packet of a "lower is better" service (rank < 0)
+ * back to the same wildcard. None matching: no wildcard at all.
+ */
+static int64_t resume_rank(const struct aff_snap_view *sv, const struct flow_key *k,
+			   uint16_t owner, uint64_t now_ms)
+{
+	for (uint32_t i = 0; sv && i < sv->nwild; i++) {
+		const struct aff_wild *wd = &sv->wild[i];
+		if (wd->owner == owner && (!wd->expires_ms || wd->expires_ms > now_ms) &&
+		    aff_wild_match(wd, k))
+			return wd->rank;
+	}
+	return INT64_MIN;
+}
+
 static void process(struct fwd_worker *w, struct pktio_pkt *pkts, unsigned n,
-		    const int64_t *below, struct pktio_pkt *out, unsigned *nout)
+		    const int64_t *below, uint16_t owner, struct pktio_pkt *out, unsigned *nout)
 {
 	struct fwd_dp *dp = w->dp;
 	struct pkt_view v[FWD_BURST];
@@ -594,8 +615,11 @@ static void process(struct fwd_worker *w, struct pktio_pkt *pkts, unsigned n,
 	for (unsigned i = 0; i < n; i++) {
 		if (!ok[i])
 			continue;
+		int64_t b = below ? below[i] : INT64_MAX;
+		if (b == INT64_MIN) /* returned by ip-packet-only (fwd_mgr.c rank_of) */
+			b = resume_rank(sv, &keys[i], owner, now_ms);
 		if (decide(w, &pkts[i], &v[i], &keys[i], ent[i], icmp_err[i], &q[i], sv,
-			   below ? below[i] : INT64_MAX, now_ms, now_ns))
+			   b, now_ms, now_ns))
 			out[(*nout)++] = pkts[i];
 	}
 	shm_rcu_read_unlock(&w->snap_rd);
@@ -609,7 +633,7 @@ unsigned fwd_worker_process(struct fwd_worker *w, struct pktio_pkt *pkts, unsign
 
 	if (n > FWD_BURST)
 		n = FWD_BURST;
-	process(w, pkts, n, NULL, out, &nout);
+	process(w, pkts, n, NULL, 0, out, &nout);
 	return nout;
 }
 
@@ -634,6 +658,7 @@ static void drain_injects(struct fwd_worker *w)
 		struct pktio_pkt p = { 0 }, out[2];
 		unsigned nout = 0;
 		int64_t below = s->rank_done;
+		uint16_t owner = s->owner;
 		static uint8_t frame[FWD_SLOT_BYTES + 14];
 
 		if (s->len < 20 || s->len > FWD_SLOT_BYTES) {
@@ -650,7 +675,7 @@ static void drain_injects(struct fwd_worker *w)
 		p.room = sizeof(frame);
 		fwd_ring_consume_end(&w->injects);
 		count(w, FWD_C_INJECTED);
-		process(w, &p, 1, &below, out, &nout);
+		process(w, &p, 1, &below, owner, out, &nout);
 		transmit(w, out, nout);
 	}
 }
@@ -668,7 +693,7 @@ int fwd_worker_run_once(struct fwd_worker *w)
 	for (int i = 0; i < n; i++)
 		count(w, FWD_C_RX);
 	uint32_t punts_before = atomic_load_explicit(&w->punts.head, memory_order_relaxed);
-	process(w, pkts, (unsigned)n, NULL, out, &nout);
+	process(w, pkts, (unsigned)n, NULL, 0, out, &nout);
 	transmit(w, out, nout);
 	pktio_rx_release(w->dp->io, w->id);
 	if (atomic_load_explicit(&w->punts.head, memory_order_relaxed) != punts_before &&

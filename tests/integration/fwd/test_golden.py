@@ -293,6 +293,31 @@ quiet 300
                 {'mgr0.FWD_MGR_PUNTS': 1, 'mgr1.FWD_MGR_PUNTS': 0})
 
 
+def case_cascade_returned(order):
+    """A manager that only observes returns the packet as it is (IP packet
+    only, which carries no precedence): it must go on to the next service,
+    in either search order."""
+    hi, lo = ('200', '100') if order == 'higher' else ('1', '9')
+    m0 = f'''hello
+wildcard proto=tcp dst={VIP}/32 dport=80 prec={hi}:{order}
+heartbeat
+expect match-wildcard pkt.dst={VIP}
+packet
+quiet 300
+'''
+    m1 = f'''hello
+wildcard proto=tcp dst={VIP}/32 dport=80 prec={lo}:{order}
+heartbeat
+reply pkt.dst={VIP} nat.dst={S1} prec={lo}:{order}
+quiet 200
+'''
+    syn = cli(IP(src=C1, dst=VIP) / TCP(sport=40002, dport=80, flags='S'))
+    return Case(f'cascade_returned_{order}', f'search order "{order} is better": the first '
+                'manager returns the packet unchanged, the second decides it',
+                [('cli', syn)], [m0, m1], {'srv': [out(syn, 'srv', ip={'dst': S1})]},
+                {'mgr0.FWD_MGR_PUNTS': 1, 'mgr1.FWD_MGR_PUNTS': 1})
+
+
 def case_backup_precedence():
     m0 = f'''hello
 wildcard proto=tcp dst={VIP}/32 dport=80 backup=1
@@ -582,6 +607,7 @@ quiet 100
 
 CASES = [
     case_returned_routed(), case_returned_partial(),
+    case_cascade_returned('higher'), case_cascade_returned('lower'),
     case_routing_v4(), case_routing_v6(),
     _first_packet_case('first_packet_v4', False), _first_packet_case('first_packet_v6', True),
     case_nat_each_field(), case_seq_adjust(), case_dispatch(), case_interest(),
