@@ -6,53 +6,29 @@
  *
  * -c the configuration (default /etc/loom/svc-mgr.yaml), -n check it,
  * print it normalised and exit, -l override the log level, -s log to syslog
- * as well as stderr.
+ * as well as stderr (common/daemon.h).
  */
-#include <getopt.h>
-#include <stdio.h>
-#include <string.h>
+#include <stddef.h>
 
-#include "common/log.h"
+#include "common/daemon.h"
 #include "svc_daemon.h"
 
-static int usage(void)
+static int run(const void *cfg, const char *path)
 {
-	fprintf(stderr, "usage: loom-svc-mgr [-c config.yaml] [-n] [-l err|warn|notice|info|debug] "
-			"[-s]\n");
-	return 2;
+	return svc_daemon_run(cfg, path);
 }
+
+static const struct loom_daemon_desc manager = {
+	.name = "loom-svc-mgr",
+	.default_config = "/etc/loom/svc-mgr.yaml",
+	.schema = &svc_config_schema,
+	.log_level_offset = offsetof(struct svc_config, log_level),
+	.run = run,
+};
 
 int main(int argc, char **argv)
 {
 	static struct svc_config cfg;
-	static struct cfg_diag diag;
-	const char *path = "/etc/loom/svc-mgr.yaml", *level = NULL;
-	unsigned sinks = LOG_TO_STDERR;
-	bool check = false;
-	int opt;
 
-	while ((opt = getopt(argc, argv, "c:nl:sh")) != -1) {
-		switch (opt) {
-		case 'c': path = optarg; break;
-		case 'n': check = true; break;
-		case 'l': level = optarg; break;
-		case 's': sinks |= LOG_TO_SYSLOG; break;
-		default: return usage();
-		}
-	}
-	if (optind != argc)
-		return usage();
-
-	log_init("loom-svc-mgr", LOG_LVL_NOTICE, sinks);
-	if (cfg_load_file(path, &svc_config_schema, &cfg, &diag) < 0) {
-		cfg_diag_print(&diag, stderr);
-		return 1;
-	}
-	if (check)
-		return cfg_dump(&svc_config_schema, &cfg, stdout) < 0;
-	enum log_level l = (enum log_level)cfg.log_level;
-	if (level && log_level_parse(level, &l) < 0)
-		return usage();
-	log_set_level(l);
-	return svc_daemon_run(&cfg, path) < 0 ? 1 : 0;
+	return loom_daemon_main(argc, argv, &manager, &cfg);
 }
