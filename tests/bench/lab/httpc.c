@@ -41,6 +41,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#define LAB_TOOL "httpc"
+#include "labargs.h"
+
 #define MAX_CONNS 4096
 #define STALL_US 1000000 /* no progress for this long: a timeout failure */
 #define HIST_BUCKETS 64  /* latency histogram: 8 buckets per power of two */
@@ -65,20 +68,6 @@ static uint64_t now_us(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static long parse_num(const char *s, long lo, long hi, const char *what)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi) {
-		fprintf(stderr, "httpc: %s must be %ld..%ld: %s\n", what, lo, hi, s);
-		exit(2);
-	}
-	return v;
 }
 
 static int usage(void)
@@ -236,9 +225,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "httpc: not an IPv4 address: %s\n", argv[1]);
 		return 2;
 	}
-	r.to.sin_port = htons((uint16_t)parse_num(argv[2], 1, 65535, "port"));
-	uint64_t secs = (uint64_t)parse_num(argv[3], 1, 3600, "seconds");
-	unsigned n = (unsigned)parse_num(argv[4], 1, MAX_CONNS, "conns");
+	r.to.sin_port = htons(lab_port(argv[2]));
+	uint64_t secs = (uint64_t)lab_seconds(argv[3]);
+	unsigned n = (unsigned)lab_num(argv[4], 1, MAX_CONNS, "conns");
 	if (argc == 7) {
 		struct in_addr src;
 
@@ -247,7 +236,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		r.src_first = ntohl(src.s_addr);
-		r.src_count = (uint32_t)parse_num(argv[6], 1, 65536, "count");
+		r.src_count = (uint32_t)lab_num(argv[6], 1, 65536, "count");
 	}
 
 	r.ep = epoll_create1(EPOLL_CLOEXEC);

@@ -26,26 +26,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#define LAB_TOOL "tcprr"
+#include "labargs.h"
+
 static double now_s(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static long parse_num(const char *s, long lo, long hi, const char *what)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi) {
-		fprintf(stderr, "tcprr: %s must be %ld..%ld: %s\n", what, lo, hi, s);
-		exit(2);
-	}
-	return v;
 }
 
 static int usage(void)
@@ -73,8 +62,8 @@ static int do_server(int argc, char **argv)
 
 	if (argc != 2)
 		return usage();
-	me.sin_port = htons((uint16_t)parse_num(argv[0], 1, 65535, "port"));
-	double end = now_s() + (double)parse_num(argv[1], 1, 3600, "seconds");
+	me.sin_port = htons(lab_port(argv[0]));
+	double end = now_s() + (double)lab_seconds(argv[1]);
 	lfd = socket(AF_INET, SOCK_STREAM, 0);
 	if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
 	    bind(lfd, (struct sockaddr *)&me, sizeof(me)) < 0 || listen(lfd, 128) < 0) {
@@ -133,8 +122,8 @@ static int do_client(bool crr, int argc, char **argv)
 		fprintf(stderr, "tcprr: not an IPv4 address: %s\n", argv[0]);
 		return 2;
 	}
-	to.sin_port = htons((uint16_t)parse_num(argv[1], 1, 65535, "port"));
-	double secs = (double)parse_num(argv[2], 1, 3600, "seconds");
+	to.sin_port = htons(lab_port(argv[1]));
+	double secs = (double)lab_seconds(argv[2]);
 	double start = now_s(), end = start + secs, t = start;
 
 	if (!crr && (fd = dial(&to)) < 0) {

@@ -25,6 +25,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#define LAB_TOOL "udpgen"
+#include "labargs.h"
+
 #define BATCH 64
 #define MAX_FLOWS 64
 #define MAX_PAYLOAD 1472
@@ -36,20 +39,6 @@ static double now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static long parse_num(const char *s, long lo, long hi, const char *what)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi) {
-		fprintf(stderr, "udpgen: %s must be %ld..%ld: %s\n", what, lo, hi, s);
-		exit(2);
-	}
-	return v;
 }
 
 static int usage(void)
@@ -75,12 +64,12 @@ static int do_send(int argc, char **argv)
 		fprintf(stderr, "udpgen: not an IPv4 address: %s\n", argv[0]);
 		return 2;
 	}
-	dst.sin_port = htons((uint16_t)parse_num(argv[1], 1, 65535, "port"));
-	double secs = (double)parse_num(argv[2], 1, 3600, "seconds");
+	dst.sin_port = htons(lab_port(argv[1]));
+	double secs = (double)lab_seconds(argv[2]);
 	if (argc > 3)
-		flows = parse_num(argv[3], 1, MAX_FLOWS, "flows");
+		flows = lab_num(argv[3], 1, MAX_FLOWS, "flows");
 	if (argc > 4)
-		size = parse_num(argv[4], 1, MAX_PAYLOAD, "payload");
+		size = lab_num(argv[4], 1, MAX_PAYLOAD, "payload");
 
 	/* one connected socket per flow: the kernel skips the route lookup */
 	for (long f = 0; f < flows; f++) {
@@ -127,8 +116,8 @@ static int do_sink(int argc, char **argv)
 
 	if (argc != 2)
 		return usage();
-	me.sin_port = htons((uint16_t)parse_num(argv[0], 1, 65535, "port"));
-	double secs = (double)parse_num(argv[1], 1, 3600, "seconds");
+	me.sin_port = htons(lab_port(argv[0]));
+	double secs = (double)lab_seconds(argv[1]);
 	fd = socket(AF_INET, SOCK_DGRAM, 0);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&me, sizeof(me)) < 0) {
 		perror("udpgen: sink socket");

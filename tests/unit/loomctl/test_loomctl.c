@@ -11,83 +11,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common/affinity.h"
 #include "common/msg.h"
+#include "ctl_run.h"
 #include "fwd_aff.h"
 
 static char inst[32];
 static struct fwd_aff *aff;
-
-/* ---- running loomctl ------------------------------------------------------------- */
-
-struct run {
-	int status; /* exit code, or -1 if it did not exit normally */
-	char out[65536];
-	char err[8192];
-};
-
-static void slurp(int fd, char *buf, size_t len)
-{
-	ssize_t n;
-
-	lseek(fd, 0, SEEK_SET);
-	n = read(fd, buf, len - 1);
-	buf[n > 0 ? n : 0] = '\0';
-	close(fd);
-}
-
-/* Run loomctl with args (NULL-terminated); env_instance sets LOOM_INSTANCE
- * (NULL unsets it). */
-static struct run *run_env(const char *env_instance, const char *const *args)
-{
-	static struct run r;
-	const char *argv[32] = { LOOMCTL };
-	int out = memfd_create("out", 0), err = memfd_create("err", 0), st;
-	unsigned n = 1;
-
-	cr_assert(out >= 0 && err >= 0);
-	while (args[n - 1] && n < 31) {
-		argv[n] = args[n - 1];
-		n++;
-	}
-	argv[n] = NULL;
-	pid_t pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		dup2(out, 1);
-		dup2(err, 2);
-		if (env_instance)
-			setenv("LOOM_INSTANCE", env_instance, 1);
-		else
-			unsetenv("LOOM_INSTANCE");
-		execv(LOOMCTL, (char *const *)(uintptr_t)argv);
-		_exit(127);
-	}
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-	slurp(out, r.out, sizeof(r.out));
-	slurp(err, r.err, sizeof(r.err));
-	return &r;
-}
-
-#define RUN(...) run_env(NULL, (const char *const[]){ __VA_ARGS__, NULL })
-
-static json_t *parse(const struct run *r)
-{
-	json_error_t e;
-	json_t *j = json_loads(r->out, 0, &e);
-
-	cr_assert_not_null(j, "not JSON (%s at %d): %s", e.text, e.position, r->out);
-	return j;
-}
-
-#define JSTR(o, k) json_string_value(json_object_get((o), (k)))
-#define JINT(o, k) json_integer_value(json_object_get((o), (k)))
 
 /* ---- the tables ------------------------------------------------------------------- */
 
@@ -226,32 +159,6 @@ static void teardown(void)
 }
 
 TestSuite(loomctl, .init = setup, .fini = teardown, .timeout = 30);
-
-/* The line of out that contains needle (copied), or fail. */
-static const char *line_with(const char *out, const char *needle)
-{
-	static char line[1024];
-	const char *p = strstr(out, needle);
-
-	cr_assert_not_null(p, "no line with '%s' in:\n%s", needle, out);
-	const char *b = p, *e = strchr(p, '\n');
-	while (b > out && b[-1] != '\n')
-		b--;
-	size_t n = e ? (size_t)(e - b) : strlen(b);
-	cr_assert_lt(n, sizeof(line));
-	memcpy(line, b, n);
-	line[n] = '\0';
-	return line;
-}
-
-/* Column of word in line (the header's column must be the row's column). */
-static long col(const char *line, const char *word)
-{
-	const char *p = strstr(line, word);
-
-	cr_assert_not_null(p, "'%s' not in '%s'", word, line);
-	return p - line;
-}
 
 Test(loomctl, list_shows_wildcards_fixed_and_advertised_in_columns)
 {

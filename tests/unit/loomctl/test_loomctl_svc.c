@@ -11,8 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,106 +20,11 @@
 #include "shm/snap.h"
 #include "shm/table.h"
 
+#include "ctl_run.h"
+
 static char inst[32];
 static struct shm_table *flows;
 static struct shm_snap *svcs;
-
-/* ---- running loomctl (as test_loomctl.c) ------------------------------------------ */
-
-struct run {
-	int status; /* exit code, or -1 if it did not exit normally */
-	char out[65536];
-	char err[8192];
-};
-
-static void slurp(int fd, char *buf, size_t len)
-{
-	ssize_t n;
-
-	lseek(fd, 0, SEEK_SET);
-	n = read(fd, buf, len - 1);
-	buf[n > 0 ? n : 0] = '\0';
-	close(fd);
-}
-
-static struct run *run(const char *const *args)
-{
-	static struct run r;
-	const char *argv[32] = { LOOMCTL };
-	int out = memfd_create("out", 0), err = memfd_create("err", 0), st;
-	unsigned n = 1;
-
-	cr_assert(out >= 0 && err >= 0);
-	while (args[n - 1] && n < 31) {
-		argv[n] = args[n - 1];
-		n++;
-	}
-	argv[n] = NULL;
-	pid_t pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		dup2(out, 1);
-		dup2(err, 2);
-		unsetenv("LOOM_INSTANCE");
-		execv(LOOMCTL, (char *const *)(uintptr_t)argv);
-		_exit(127);
-	}
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-	slurp(out, r.out, sizeof(r.out));
-	slurp(err, r.err, sizeof(r.err));
-	return &r;
-}
-
-#define RUN(...) run((const char *const[]){ __VA_ARGS__, NULL })
-
-static json_t *parse(const struct run *r)
-{
-	json_error_t e;
-	json_t *j = json_loads(r->out, 0, &e);
-
-	cr_assert_not_null(j, "not JSON (%s at %d): %s", e.text, e.position, r->out);
-	return j;
-}
-
-#define JSTR(o, k) json_string_value(json_object_get((o), (k)))
-#define JINT(o, k) json_integer_value(json_object_get((o), (k)))
-
-/* The line of out that contains needle (copied), or fail. */
-static const char *line_with(const char *out, const char *needle)
-{
-	static char line[1024];
-	const char *p = strstr(out, needle);
-
-	cr_assert_not_null(p, "no line with '%s' in:\n%s", needle, out);
-	if (*p == '\n') /* a needle anchored at the start of its line */
-		p++;
-	const char *b = p, *e = strchr(p, '\n');
-	while (b > out && b[-1] != '\n')
-		b--;
-	size_t n = e ? (size_t)(e - b) : strlen(b);
-	cr_assert_lt(n, sizeof(line));
-	memcpy(line, b, n);
-	line[n] = '\0';
-	return line;
-}
-
-static long col(const char *line, const char *word)
-{
-	const char *p = strstr(line, word);
-
-	cr_assert_not_null(p, "'%s' not in '%s'", word, line);
-	return p - line;
-}
-
-static unsigned lines_with(const char *out, const char *needle)
-{
-	unsigned n = 0;
-
-	for (const char *p = out; (p = strstr(p, needle)); p++)
-		n++;
-	return n;
-}
 
 /* ---- the tables -------------------------------------------------------------------- */
 
@@ -681,7 +584,7 @@ Test(loomctl_svc, flow_list_json)
 
 static json_int_t count_flows(const char *const *args)
 {
-	struct run *r = run(args);
+	struct run *r = run_env(NULL, args);
 
 	cr_assert_eq(r->status, 0, "%s", r->err);
 	json_t *j = parse(r);
@@ -849,7 +752,7 @@ Test(loomctl_svc, corrupt_services_snapshot)
 			{ "backend", NULL }, { "-j", "service", NULL },
 		};
 		for (size_t c = 0; c < sizeof(cmds) / sizeof(cmds[0]); c++) {
-			struct run *r = run((const char *const[]){ "-i", other, cmds[c][0],
+			struct run *r = run_env(NULL, (const char *const[]){ "-i", other, cmds[c][0],
 								  cmds[c][1], cmds[c][2], NULL });
 			cr_assert_eq(r->status, 3, "case %zu/%zu: exit %d %s", i, c, r->status, r->err);
 			cr_assert(strstr(r->err, "services snapshot of instance"), "%s", r->err);
@@ -936,7 +839,7 @@ Test(loomctl_svc, usage_errors)
 		for (size_t k = 0; cases[i][k]; k++)
 			args[n++] = cases[i][k];
 		args[n] = NULL;
-		struct run *r = run(args);
+		struct run *r = run_env(NULL, args);
 		cr_assert_eq(r->status, 2, "case %zu: exit %d, %s", i, r->status, r->err);
 		cr_assert(strstr(r->err, "Usage: loomctl"), "case %zu: %s", i, r->err);
 		cr_assert_str_eq(r->out, "", "case %zu", i);
