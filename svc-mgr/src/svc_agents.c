@@ -160,7 +160,11 @@ static void refuse(struct svc_agents *ag, struct svc_agent *a, const struct msg_
 	char why[MSG_ERR_STR_LEN];
 
 	m->ctr[SVC_C_RX_BAD]++;
-	log_debug("refused a message: %s", msg_err_str(err, why, sizeof(why)));
+	/* Formatted here, not inside log_debug(): that macro evaluates its
+	 * arguments only when debug logging is on, and the error message
+	 * below carries this text, so it went out as stack garbage. */
+	msg_err_str(err, why, sizeof(why));
+	log_debug("refused a message: %s", why);
 	if (!a || err->code == MSG_E_AUTH || err->code == MSG_E_NOAUTH)
 		return; /* never talk back to what failed authentication */
 	msg_build_error(&m->out, err, why, NULL, m->cfg->auth.len != 0);
@@ -291,7 +295,12 @@ static void on_zap(struct ev_loop *loop, void *arg, int what)
 			ag->zap_denied++;
 		const char *code = ok ? "200" : "400", *text = ok ? "OK" : "unknown agent key";
 		zmq_send(ag->zap, "1.0", 3, ZMQ_SNDMORE);
-		zmq_send(ag->zap, f[1], n > 1 && l[1] > 0 ? (size_t)l[1] : 0, ZMQ_SNDMORE);
+		/* zmq_recv() returns a frame's full length even when it cut the
+		 * frame to fit f[1]: never echo more than f[1] holds */
+		size_t idlen = n > 1 && l[1] > 0 ? (size_t)l[1] : 0;
+		if (idlen > sizeof(f[1]))
+			idlen = sizeof(f[1]);
+		zmq_send(ag->zap, f[1], idlen, ZMQ_SNDMORE);
 		zmq_send(ag->zap, code, 3, ZMQ_SNDMORE);
 		zmq_send(ag->zap, text, strlen(text), ZMQ_SNDMORE);
 		zmq_send(ag->zap, "", 0, ZMQ_SNDMORE);
