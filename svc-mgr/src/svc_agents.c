@@ -84,15 +84,44 @@ static void send_heartbeat(struct svc_agents *ag, struct svc_agent *a)
 
 /* ---- agents ---------------------------------------------------------------- */
 
+/* The agent behind a route: live, or forgotten for silence (stale). */
 static struct svc_agent *by_rid(struct svc_mgr *m, unsigned sock, const uint8_t *rid,
 				size_t len)
 {
 	for (unsigned i = 0; i < SVC_MAX_AGENTS; i++) {
 		struct svc_agent *a = &m->agents[i];
-		if (a->live && a->sock == sock && a->rid_len == len && !memcmp(a->rid, rid, len))
+		if ((a->live || a->stale) && a->sock == sock && a->rid_len == len &&
+		    !memcmp(a->rid, rid, len))
 			return a;
 	}
 	return NULL;
+}
+
+/*
+ * Who an agent is: its instance and its identity together. Two routers
+ * started from the same example configuration share an instance name; they
+ * are still two agents, and flows remember both.
+ */
+static uint64_t agent_id(const struct msg_hello *h, const struct msg_identity *id)
+{
+	uint64_t x = h->instance ^ 0x9e3779b97f4a7c15ULL;
+
+	for (const char *p = id->host; *p; p++)
+		x = (x ^ (uint8_t)*p) * 1099511628211ULL;
+	for (unsigned i = 0; i < 16; i++)
+		x = (x ^ id->addr[i]) * 1099511628211ULL;
+	return x ? x : 1; /* 0 is a free slot in a flow record */
+}
+
+/* A stale agent spoke again (it was only slow, or the link was): take it
+ * back as it was and give it the wildcards it may have lost. */
+static void revive(struct svc_agents *ag, struct svc_agent *a)
+{
+	a->stale = false;
+	a->live = true;
+	log_notice("agent %s (%016llx) is back", a->identity.host, (unsigned long long)a->id);
+	send_heartbeat(ag, a);
+	svc_core_wildcards(ag->m, a);
 }
 
 unsigned svc_agents_live(const struct svc_mgr *m)
@@ -120,13 +149,25 @@ static void on_hello(struct svc_agents *ag, unsigned sock, const uint8_t *rid, s
 			 h->vmax);
 		return;
 	}
+	static const struct msg_identity none;
+	uint64_t id = agent_id(h, is ? &is->u.identity : &none);
 	if (!a) {
 		/* the same agent by another route (it restarted): forget the old one */
 		for (unsigned i = 0; i < SVC_MAX_AGENTS; i++)
-			if (m->agents[i].live && m->agents[i].instance == h->instance)
+			if ((m->agents[i].live || m->agents[i].stale) && m->agents[i].id == id) {
 				m->agents[i].live = false;
+				m->agents[i].stale = false;
+			} else if (m->agents[i].live && m->agents[i].instance == h->instance) {
+				log_warn("agents %s and %s share the instance name hash %016llx: "
+					 "give each its own instance", m->agents[i].identity.host,
+					 is ? is->u.identity.host : "?",
+					 (unsigned long long)h->instance);
+			}
 		for (unsigned i = 0; i < SVC_MAX_AGENTS && !a; i++)
-			if (!m->agents[i].live)
+			if (!m->agents[i].live && !m->agents[i].stale)
+				a = &m->agents[i];
+		for (unsigned i = 0; i < SVC_MAX_AGENTS && !a; i++)
+			if (!m->agents[i].live) /* a stale one makes room */
 				a = &m->agents[i];
 		if (!a) {
 			log_warn("more than %u agents: hello ignored", SVC_MAX_AGENTS);
@@ -138,6 +179,9 @@ static void on_hello(struct svc_agents *ag, unsigned sock, const uint8_t *rid, s
 		a->sock = (uint8_t)sock;
 		a->live = true;
 	}
+	a->stale = false;
+	a->live = true;
+	a->id = id;
 	a->instance = h->instance;
 	a->generation = h->generation;
 	a->caps = h->caps;
@@ -195,6 +239,8 @@ static void on_message(struct svc_agents *ag, unsigned sock, const uint8_t *rid,
 		m->ctr[SVC_C_RX_UNEXPECTED]++; /* not said hello (yet) */
 		return;
 	}
+	if (a->stale)
+		revive(ag, a);
 	a->rx++;
 	a->last_heard_ms = ev_now_ms();
 	if (ag->in.type == MSG_T_HEARTBEAT)
@@ -253,6 +299,7 @@ void svc_agents_tick(struct svc_agents *ag, uint64_t now)
 				   a->identity.host, (unsigned long long)a->instance,
 				   (unsigned long long)(now - a->last_heard_ms));
 			a->live = false;
+			a->stale = true; /* its route is kept: a word from it brings it back */
 			m->ctr[SVC_C_AGENTS_LOST]++;
 			continue;
 		}

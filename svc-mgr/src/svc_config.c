@@ -124,9 +124,32 @@ static void verify_config(struct cfg_verify *v, const void *obj)
 				snprintf(where, sizeof(where), "services[%u].name", i);
 				cfg_verify_error(v, where, "same name as services[%u]", j);
 			}
-	if (c->fixed_ttl_ms < 2000 || c->wildcard_ttl_ms < 3000)
-		cfg_verify_error(v, "fixed-ttl", "affinity TTLs must exceed the agents' 2 s "
-				 "tolerance (fixed-ttl >= 2s, wildcard-ttl >= 3s)");
+	if (c->fixed_ttl_ms < 5000 || c->wildcard_ttl_ms < 6000)
+		cfg_verify_error(v, "fixed-ttl", "affinity TTLs must well exceed the agents' 2 s "
+				 "tolerance (fixed-ttl >= 5s, wildcard-ttl >= 6s)");
+	/* an affinity's TTL is at most its protocol's idle timeout */
+	if (c->icmp_timeout_ms < 5000 || c->udp_timeout_ms < 5000 || c->tcp_new_timeout_ms < 5000)
+		cfg_verify_error(v, "icmp-timeout", "idle timeouts under 5 s give affinities the "
+				 "agents may expire at once (their tolerance is 2 s)");
+	/* An observed flow and a decided one of the same key cannot share one
+	 * manager's flow table: observing belongs to another manager, whose
+	 * wildcards come first by precedence (cascaded services). */
+	for (unsigned i = 0; i < c->n_services; i++) {
+		const struct svc_service_cfg *o = &c->services[i];
+		if (o->type != SVC_TYPE_OBSERVE)
+			continue;
+		for (unsigned j = 0; j < c->n_services; j++) {
+			const struct svc_service_cfg *d = &c->services[j];
+			if (j == i || d->type != SVC_TYPE_LB || memcmp(o->address, d->address, 16) ||
+			    (o->port && d->port && o->port != d->port) ||
+			    (o->proto != SVC_P_ANY && d->proto != SVC_P_ANY && o->proto != d->proto))
+				continue;
+			char where[48];
+			snprintf(where, sizeof(where), "services[%u]", i);
+			cfg_verify_error(v, where, "observes what services[%u] decides: an observing "
+					 "service belongs to another manager", j);
+		}
+	}
 	for (const char *p = c->instance; *p; p++)
 		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-", *p)) {
 			cfg_verify_error(v, "instance", "letters, digits, '_' and '-' only");

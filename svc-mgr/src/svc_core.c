@@ -41,11 +41,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/affinity.h"
 #include "common/log.h"
 #include "common/pkt.h"
 #include "svc_mgr.h"
 
 #define SWEEP_BATCH 256
+#define SWEEP_MAX_PER_TICK (64 * SWEEP_BATCH) /* bounds one tick's work (~10 ms) */
 
 static const char *const ctr_names[] = { SVC_CTR_LIST(LOOM_XSTR) };
 
@@ -151,6 +153,9 @@ static void wc_init(struct svc_wc *wc, const struct svc_service *s, uint8_t dir)
 	wc->dir = dir;
 	key_init(&wc->w.key);
 	wc->w.key.proto = s->proto;
+	wc->prec = s->cfg.precedence;
+	wc->prec_lower = (uint8_t)s->cfg.precedence_order;
+	wc->backup = s->cfg.backup_precedence;
 }
 
 /* The wildcards a service needs now (what its configuration and backends say). */
@@ -159,7 +164,10 @@ static unsigned service_wildcards(const struct svc_service *s, struct svc_wc *ou
 	uint8_t ca[SVC_MAX_PREFIXES][16], cm[SVC_MAX_PREFIXES][16];
 	unsigned nc = client_prefixes(s, ca, cm), n = 0;
 
-	if (!s->active)
+	/* a removed service keeps its wildcards while flows use it: the agents
+	 * ask again when a fixed affinity runs out, and accept one only with a
+	 * wildcard of ours behind it */
+	if (!s->active && s->active_flows == 0)
 		return 0;
 	for (unsigned c = 0; c < nc; c++) {
 		struct svc_wc *w;
@@ -214,7 +222,12 @@ static void send_wildcard(struct svc_mgr *m, struct svc_agent *a, const struct s
 
 	*w = wc->w;
 	w->ttl = ttl;
-	add_precedence(o, s);
+	/* the precedence it was sent with: the agent knows a wildcard by its
+	 * criteria and precedence, and a withdrawal must name the same */
+	struct msg_service_prec *sp = &msg_add(o, MSG_S_SERVICE_PREC, true)->u.service_prec;
+	sp->order = wc->prec_lower ? MSG_ORDER_LOWER_BETTER : MSG_ORDER_HIGHER_BETTER;
+	sp->value = wc->prec;
+	msg_add(o, MSG_S_BACKUP_PREC, true)->u.backup_prec.value = wc->backup;
 	mgrdata_put(&msg_add(o, MSG_S_MGR_INTEREST, true)->u.mgr_interest, s->id, wc->dir);
 	if (tx(m, a, o) == 0)
 		m->ctr[SVC_C_WILDCARDS_SENT]++;
@@ -232,19 +245,27 @@ static void for_agents(struct svc_mgr *m, struct svc_agent *only,
 			fn(m, &m->agents[i], arg);
 }
 
+static bool agent_can(const struct svc_agent *a, enum msg_seg_type action);
+
 static void wildcards_to(struct svc_mgr *m, struct svc_agent *a, void *arg)
 {
 	(void)arg;
 	for (unsigned i = 0; i < m->nsvcs; i++) {
 		const struct svc_service *s = m->svcs[i];
+		/* an agent that cannot translate would deny every decision */
+		if (s->cfg.type != SVC_TYPE_OBSERVE && !agent_can(a, MSG_S_ACT_NAT))
+			continue;
 		for (unsigned k = 0; k < s->nwc; k++)
 			send_wildcard(m, a, s, &s->wc[k], wildcard_ttl_s(m));
 	}
 }
 
+/* Is it the same wildcard for an agent: the same criteria and precedence
+ * (fwd_aff.c knows a wildcard by these, whatever its interest data)? */
 static bool wc_same(const struct svc_wc *a, const struct svc_wc *b)
 {
-	return a->dir == b->dir && !memcmp(&a->w, &b->w, sizeof(a->w));
+	return !memcmp(&a->w, &b->w, sizeof(a->w)) && a->prec == b->prec &&
+	       a->prec_lower == b->prec_lower && a->backup == b->backup;
 }
 
 struct withdraw_arg {
@@ -265,25 +286,44 @@ static void withdraw_to(struct svc_mgr *m, struct svc_agent *a, void *arg)
  * Recompute each service's wildcards; what went away is withdrawn (TTL 0)
  * from every agent, and services no longer configured lose all of theirs.
  */
+static bool wc_in(const struct svc_wc *w, const struct svc_wc *set, unsigned n)
+{
+	for (unsigned j = 0; j < n; j++)
+		if (wc_same(w, &set[j]))
+			return true;
+	return false;
+}
+
+/*
+ * Recompute each service's wildcards; what went away is withdrawn (TTL 0)
+ * from every agent, unless another service still sends the same one (two
+ * services sharing a backend share its reply wildcard at the agent).
+ */
 void svc_core_withdraw(struct svc_mgr *m)
 {
-	struct svc_wc *now = malloc(sizeof(*now) * SVC_MAX_WC);
+	struct svc_wc *now[SVC_MAX_SERVICES * 2] = { NULL };
+	unsigned nnow[SVC_MAX_SERVICES * 2] = { 0 };
 	struct svc_wc *gone = malloc(sizeof(*gone) * SVC_MAX_WC);
+	bool ok = gone != NULL;
 
-	if (!now || !gone) {
-		free(now);
-		free(gone);
+	for (unsigned i = 0; ok && i < m->nsvcs; i++) {
+		now[i] = malloc(sizeof(*now[i]) * SVC_MAX_WC);
+		ok = now[i] != NULL;
+		if (ok)
+			nnow[i] = service_wildcards(m->svcs[i], now[i]);
+	}
+	if (!ok) {
 		log_err("withdrawing wildcards: out of memory");
-		return;
+		goto out;
 	}
 	for (unsigned i = 0; i < m->nsvcs; i++) {
 		struct svc_service *s = m->svcs[i];
-		unsigned n = service_wildcards(s, now), ng = 0;
+		unsigned ng = 0;
 
 		for (unsigned k = 0; k < s->nwc; k++) {
 			bool kept = false;
-			for (unsigned j = 0; j < n && !kept; j++)
-				kept = wc_same(&s->wc[k], &now[j]);
+			for (unsigned j = 0; j < m->nsvcs && !kept; j++)
+				kept = wc_in(&s->wc[k], now[j], nnow[j]);
 			if (!kept)
 				gone[ng++] = s->wc[k];
 		}
@@ -291,20 +331,16 @@ void svc_core_withdraw(struct svc_mgr *m)
 			struct withdraw_arg x = { .s = s, .gone = gone, .n = ng };
 			for_agents(m, NULL, withdraw_to, &x);
 		}
-		struct svc_wc *keep = n ? malloc(sizeof(*keep) * n) : NULL;
-		if (n && !keep) {
-			log_err("service %s: out of memory for its wildcards", s->cfg.name);
-			continue;
-		}
-		if (n)
-			memcpy(keep, now, sizeof(*keep) * n);
 		free(s->wc);
-		s->wc = keep;
-		s->nwc = n;
-		if (!s->active)
+		s->wc = now[i];
+		s->nwc = nnow[i];
+		now[i] = NULL;
+		if (!s->active && !s->nwc)
 			s->withdrawn = true;
 	}
-	free(now);
+out:
+	for (unsigned i = 0; i < m->nsvcs; i++)
+		free(now[i]);
 	free(gone);
 }
 
@@ -442,7 +478,7 @@ static void remember_agent(struct flow_rec *r, const struct svc_agent *a)
 	unsigned free_slot = FLOW_MAX_AGENTS;
 
 	for (unsigned i = 0; i < FLOW_MAX_AGENTS; i++) {
-		if (r->agents[i] == a->instance)
+		if (r->agents[i] == a->id)
 			return;
 		if (!r->agents[i] && free_slot == FLOW_MAX_AGENTS)
 			free_slot = i;
@@ -452,7 +488,7 @@ static void remember_agent(struct flow_rec *r, const struct svc_agent *a)
 		memmove(&r->agents[0], &r->agents[1], sizeof(r->agents[0]) * (FLOW_MAX_AGENTS - 1));
 		free_slot = FLOW_MAX_AGENTS - 1;
 	}
-	r->agents[free_slot] = a->instance;
+	r->agents[free_slot] = a->id;
 }
 
 /* Both directions to agent a, the one the packet belongs to last, with it. */
@@ -593,10 +629,10 @@ static void release_flow(struct svc_mgr *m, const struct flow_rec *r)
 	nat_release(s, r);
 }
 
-static struct svc_agent *agent_by_instance(struct svc_mgr *m, uint64_t instance)
+static struct svc_agent *agent_by_id(struct svc_mgr *m, uint64_t id)
 {
 	for (unsigned i = 0; i < SVC_MAX_AGENTS; i++)
-		if (m->agents[i].live && m->agents[i].instance == instance)
+		if (m->agents[i].live && m->agents[i].id == id)
 			return &m->agents[i];
 	return NULL;
 }
@@ -607,7 +643,7 @@ static void withdraw_flow(struct svc_mgr *m, const struct flow_rec *r)
 	struct svc_service *s = svc_model_find(m, r->svc_id);
 
 	for (unsigned i = 0; i < FLOW_MAX_AGENTS; i++) {
-		struct svc_agent *a = r->agents[i] ? agent_by_instance(m, r->agents[i]) : NULL;
+		struct svc_agent *a = r->agents[i] ? agent_by_id(m, r->agents[i]) : NULL;
 		if (!a)
 			continue;
 		send_fixed(m, a, s, r, FLOW_DIR_ORIG, 0, NULL);
@@ -616,6 +652,62 @@ static void withdraw_flow(struct svc_mgr *m, const struct flow_rec *r)
 }
 
 /* ---- punts -------------------------------------------------------------------- */
+
+/*
+ * The key a punted packet belongs to. An ICMP error belongs to the flow of
+ * the packet it quotes, in the other direction, as the agent keys it
+ * (fwd_pipe.c classify): *icmp_err says so, and such a packet is answered
+ * from the flow table only, never decided.
+ */
+static int punt_key(const struct pkt_view *v, const uint8_t *p, struct flow_key *k,
+		    bool *icmp_err)
+{
+	*icmp_err = false;
+	if (v->flags & PKT_F_ICMP_ERR) {
+		struct pkt_quote q;
+		struct flow_key qk;
+		if (pkt_icmp_quote(v, p, &q, &qk) == 0) {
+			key_reverse(k, &qk);
+			*icmp_err = true;
+			return 0;
+		}
+	}
+	return pkt_key(v, p, k);
+}
+
+static bool in_prefixes(const struct cfg_prefix *p, unsigned n, bool v4, const uint8_t a[16])
+{
+	if (!n) /* no client domain: the whole family */
+		return key_addr_is_v4(a) == v4;
+	for (unsigned i = 0; i < n; i++)
+		if (aff_masked_eq(p[i].addr, p[i].mask, a))
+			return true;
+	return false;
+}
+
+/* Does the service's wildcard of direction dir cover k (as the agent's
+ * match would)? */
+static bool service_covers(const struct svc_service *s, uint8_t dir, const struct flow_key *k)
+{
+	const struct svc_service_cfg *c = &s->cfg;
+
+	if (s->proto && k->proto != s->proto)
+		return false;
+	if (c->type == SVC_TYPE_NAT)
+		return dir == FLOW_DIR_ORIG ?
+			       in_prefixes(c->clients, c->n_clients, s->v4, k->saddr) :
+			       c->n_pool && in_prefixes(c->pool, c->n_pool, s->v4, k->daddr);
+	if (dir == FLOW_DIR_ORIG)
+		return !memcmp(k->daddr, c->address, 16) && (!c->port || k->dport == htons(c->port)) &&
+		       in_prefixes(c->clients, c->n_clients, s->v4, k->saddr);
+	if (!in_prefixes(c->clients, c->n_clients, s->v4, k->daddr))
+		return false;
+	for (unsigned b = 0; b < s->nb; b++)
+		if (!memcmp(k->saddr, s->backends[b].addr, 16) &&
+		    (!s->backends[b].port || k->sport == htons(s->backends[b].port)))
+			return true;
+	return false;
+}
 
 static void on_punt(struct svc_mgr *m, struct svc_agent *a, const struct msg *in)
 {
@@ -626,12 +718,13 @@ static void on_punt(struct svc_mgr *m, struct svc_agent *a, const struct msg *in
 	struct flow_rec r;
 	uint32_t svc_id;
 	uint8_t dir;
+	bool icmp_err;
 
 	m->ctr[SVC_C_PUNTS]++;
 	a->punts++;
 	if (!ps || mgrdata_get(in, &svc_id, &dir) < 0 ||
 	    pkt_parse_l3(ps->u.ip_packet.data, ps->u.ip_packet.len, &v) < 0 ||
-	    pkt_key(&v, ps->u.ip_packet.data, &k) < 0) {
+	    punt_key(&v, ps->u.ip_packet.data, &k, &icmp_err) < 0) {
 		m->ctr[SVC_C_BAD_PUNT]++;
 		return;
 	}
@@ -656,9 +749,22 @@ static void on_punt(struct svc_mgr *m, struct svc_agent *a, const struct msg *in
 			fs->answered++;
 		return;
 	}
+	if (icmp_err) {
+		/* an error about a flow we do not know: not ours to decide */
+		m->ctr[SVC_C_PASSED]++;
+		return_packet(m, a, pkt);
+		return;
+	}
 	if (!s) {
 		/* a wildcard of a service we no longer have: let the packet go on */
 		m->ctr[SVC_C_UNKNOWN_SVC]++;
+		return_packet(m, a, pkt);
+		return;
+	}
+	if (!service_covers(s, dir, &k)) {
+		/* not what this service's wildcard lets through: a confused
+		 * (or hostile) agent must not make us create flows */
+		m->ctr[SVC_C_BAD_PUNT]++;
 		return_packet(m, a, pkt);
 		return;
 	}
@@ -668,6 +774,10 @@ static void on_punt(struct svc_mgr *m, struct svc_agent *a, const struct msg *in
 			 * that inside endpoint (endpoint-independent filtering) */
 			struct svc_nat_ep out = { .port = ntohs(k.dport) }, inside;
 			memcpy(out.addr, k.daddr, 16);
+			if (k.proto == 6 && (v.tcp_flags & 0x12) != 0x02) {
+				m->ctr[SVC_C_NOT_SYN]++;
+				return;
+			}
 			if (!s->active || svc_natpool_lookup_outside(s->pool, k.proto, &out, &inside) < 0) {
 				m->ctr[SVC_C_NO_MAPPING]++;
 				return;
@@ -716,8 +826,12 @@ static void on_punt(struct svc_mgr *m, struct svc_agent *a, const struct msg *in
 		return;
 	}
 record:
-	if (!s->cfg.track || !agent_can(a, MSG_S_ACT_INTEREST))
+	if (!s->cfg.track || !agent_can(a, MSG_S_ACT_INTEREST)) {
+		/* no SYN-ACK will tell us: take it as established, or an idle
+		 * connection would go at tcp-new-timeout */
 		r.flags |= FLOW_F_NO_INTEREST;
+		r.state = FLOW_S_EST;
+	}
 	remember_agent(&r, a);
 	touch(m, &r, now);
 	r.flags |= FLOW_F_COUNTED;
@@ -861,23 +975,39 @@ static int sweep_cb(const struct flow_key *orig, const struct flow_rec *r, void 
 void svc_core_sweep(struct svc_mgr *m, uint64_t now)
 {
 	static struct sweep_ctx x;
+	uint32_t budget = m->cfg->sweep_buckets, start = m->sweep_pos;
+	unsigned removed = 0;
 
-	x.now = now;
-	x.n = 0;
-	svc_flows_walk(m->flows, &m->sweep_pos, m->cfg->sweep_buckets, sweep_cb, &x);
-	for (unsigned i = 0; i < x.n; i++) {
-		struct flow_rec *r = &x.dead[i];
-		bool closing = r->state >= FLOW_S_CLOSING;
-		/* copies may still be cached: a closed flow's, or one touched
-		 * less than a TTL ago (a sticky end comes early) */
-		if (closing || now < r->touched_ms + (uint64_t)r->ttl_s * 1000 + 2000)
-			withdraw_flow(m, r);
-		release_flow(m, r);
-		svc_flows_del(m->flows, r);
-		m->ctr[closing ? SVC_C_CLOSED : SVC_C_EXPIRED]++;
-	}
-	if (x.n)
+	/* batches of SWEEP_BATCH until the slice is walked: a tick clears
+	 * whatever expired in it, not a fixed number of flows */
+	do {
+		x.now = now;
+		x.n = 0;
+		svc_flows_walk(m->flows, &m->sweep_pos, budget, sweep_cb, &x);
+		for (unsigned i = 0; i < x.n; i++) {
+			struct flow_rec *r = &x.dead[i];
+			bool closing = r->state >= FLOW_S_CLOSING;
+			/* copies may still be cached: a closed flow's, or one
+			 * touched less than a TTL ago (a sticky end comes early) */
+			if (closing || now < r->touched_ms + (uint64_t)r->ttl_s * 1000 + 2000)
+				withdraw_flow(m, r);
+			release_flow(m, r);
+			svc_flows_del(m->flows, r);
+			m->ctr[closing ? SVC_C_CLOSED : SVC_C_EXPIRED]++;
+		}
+		removed += x.n;
+	} while (x.n == SWEEP_BATCH && m->sweep_pos != 0 && m->sweep_pos != start &&
+		 removed < SWEEP_MAX_PER_TICK);
+	if (removed)
 		svc_flows_reclaim(m->flows);
+
+	/* what drained: removed backends, removed services */
+	bool changed = svc_model_prune(m);
+	for (unsigned i = 0; i < m->nsvcs; i++)
+		if (!m->svcs[i]->active && m->svcs[i]->nwc && m->svcs[i]->active_flows == 0)
+			changed = true;
+	if (changed)
+		svc_core_withdraw(m);
 	svc_model_gc(m);
 }
 

@@ -80,6 +80,7 @@ struct svc_backend {
 	uint16_t port;           /* host order; the service's port when configured 0 */
 	uint32_t weight;         /* 0: drained */
 	bool up;                 /* health verdict (true without checks) */
+	bool removed;            /* gone from the configuration: drained until its last flow ends */
 	struct svc_hc *hc;
 	struct hc_ref *hc_ref;   /* the checker's callback argument */
 	struct svc_service *svc;
@@ -90,6 +91,8 @@ struct svc_backend {
 struct svc_wc {
 	struct msg_wildcard w;
 	uint8_t dir;             /* enum flow_dir */
+	uint8_t prec_lower;      /* the precedence it was sent with */
+	uint32_t prec, backup;
 };
 #define SVC_MAX_WC (SVC_MAX_PREFIXES * (SVC_MAX_BACKENDS + 1))
 
@@ -113,6 +116,8 @@ struct svc_service {
 
 struct svc_agent {
 	bool live;
+	bool stale;              /* forgotten for silence; its next message revives it */
+	uint64_t id;             /* instance and identity hashed: what flows remember */
 	uint8_t rid[64];         /* ROUTER routing id */
 	uint8_t rid_len;
 	uint8_t sock;            /* which listening socket */
@@ -152,6 +157,8 @@ int svc_model_reload(struct svc_mgr *m, const struct svc_config *cfg);
 void svc_model_free(struct svc_mgr *m);
 /* Free withdrawn services that have no flow left. */
 void svc_model_gc(struct svc_mgr *m);
+/* Drop removed backends without connections; true if any went. */
+bool svc_model_prune(struct svc_mgr *m);
 struct svc_service *svc_model_find(struct svc_mgr *m, uint32_t id);
 struct svc_backend *svc_model_backend(struct svc_service *s, uint32_t id);
 uint32_t svc_backend_id(const uint8_t addr[16], uint16_t port);

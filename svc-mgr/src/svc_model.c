@@ -28,7 +28,8 @@ uint32_t svc_backend_id(const uint8_t addr[16], uint16_t port)
 }
 
 /* A service's id names what its flows mean: the name and everything that
- * gives a flow record its sense (type, protocol, address, port). The same
+ * gives a flow record its sense (type, protocol, address, port; a NAT
+ * pool and its port range). The same
  * configuration gives the same ids after a restart; a change of any of them
  * gives a new id, so old flows never take the new meaning. */
 static uint32_t service_id(const struct svc_service_cfg *c)
@@ -41,16 +42,29 @@ static uint32_t service_id(const struct svc_service_cfg *c)
 	for (unsigned i = 0; i < 4; i++)
 		for (size_t j = 0; j < n[i]; j++)
 			h = (h ^ p[i][j]) * 1099511628211ULL;
+	if (c->type == SVC_TYPE_NAT) { /* a flow's mapping belongs to its pool */
+		const uint8_t *q = (const uint8_t *)c->pool;
+		for (size_t j = 0; j < c->n_pool * sizeof(c->pool[0]); j++)
+			h = (h ^ q[j]) * 1099511628211ULL;
+		h = (h ^ c->port_min) * 1099511628211ULL;
+		h = (h ^ c->port_max) * 1099511628211ULL;
+	}
 	uint32_t id = (uint32_t)(h ^ (h >> 32));
 	return id ? id : 1;
 }
 
+/* The active service of that id, else one that is draining. */
 struct svc_service *svc_model_find(struct svc_mgr *m, uint32_t id)
 {
+	struct svc_service *draining = NULL;
+
 	for (unsigned i = 0; i < m->nsvcs; i++)
-		if (m->svcs[i]->id == id)
-			return m->svcs[i];
-	return NULL;
+		if (m->svcs[i]->id == id) {
+			if (m->svcs[i]->active)
+				return m->svcs[i];
+			draining = m->svcs[i];
+		}
+	return draining;
 }
 
 struct svc_backend *svc_model_backend(struct svc_service *s, uint32_t id)
@@ -241,54 +255,115 @@ static bool same_identity(const struct svc_service_cfg *a, const struct svc_serv
 	       a->port_min == b->port_min && a->port_max == b->port_max;
 }
 
+static uint32_t conns_of(const struct svc_service *s, uint32_t id)
+{
+	int i = s->lb ? svc_lb_find(s->lb, id) : -1;
+
+	return i < 0 ? 0 : svc_lb_conns(s->lb, (unsigned)i);
+}
+
+/*
+ * A backend that leaves the configuration while connections use it stays,
+ * drained (weight 0, no new flows) and marked removed, with its reply
+ * wildcards, until its last connection ends (svc_model_prune): the agents
+ * must keep translating its replies, and they accept a fixed affinity only
+ * while a wildcard of ours covers it.
+ */
 static int update_in_place(struct svc_mgr *m, struct svc_service *s,
 			   const struct svc_service_cfg *c)
 {
 	struct svc_backend old[SVC_MAX_BACKENDS];
+	uint32_t old_conns[SVC_MAX_BACKENDS];
 	unsigned nold = s->nb;
 	bool health_same = !memcmp(&s->cfg.health, &c->health, sizeof(c->health));
+	int r;
 
 	memcpy(old, s->backends, sizeof(old));
+	for (unsigned j = 0; j < nold; j++)
+		old_conns[j] = conns_of(s, old[j].id);
 	backends_from_cfg(s, c);
-	for (unsigned i = 0; i < s->nb; i++) {
-		struct svc_backend *b = &s->backends[i];
-		for (unsigned j = 0; j < nold; j++) {
-			if (old[j].id != b->id)
-				continue;
-			b->decided = old[j].decided;
-			if (health_same) { /* keep the checker and its verdict */
-				b->hc = old[j].hc;
-				b->hc_ref = old[j].hc_ref;
-				b->up = old[j].up;
-				old[j].hc = NULL;
-				old[j].hc_ref = NULL;
-			}
-			break;
+	for (unsigned j = 0; j < nold; j++) {
+		struct svc_backend *b = svc_model_backend(s, old[j].id);
+		if (!b && old_conns[j] && s->nb < SVC_MAX_BACKENDS) {
+			b = &s->backends[s->nb++];
+			*b = old[j];
+			b->weight = 0;
+			b->removed = true;
+			old[j].hc = NULL;
+			old[j].hc_ref = NULL;
+			continue;
+		}
+		if (!b)
+			continue;
+		b->decided = old[j].decided;
+		if (health_same) { /* keep the checker and its verdict */
+			b->hc = old[j].hc;
+			b->hc_ref = old[j].hc_ref;
+			b->up = old[j].up;
+			old[j].hc = NULL;
+			old[j].hc_ref = NULL;
 		}
 	}
 	for (unsigned j = 0; j < nold; j++)
 		backend_stop(&old[j]);
 	if (s->lb && (s->cfg.algorithm != c->algorithm || s->cfg.maglev_hash != c->maglev_hash)) {
 		struct svc_lb *lb;
-		int r = svc_lb_new((enum svc_lb_alg)c->algorithm, (enum svc_lb_hash)c->maglev_hash,
-				   0, m->cfg->hash_seed, &lb);
-		if (r < 0)
+		if ((r = svc_lb_new((enum svc_lb_alg)c->algorithm, (enum svc_lb_hash)c->maglev_hash,
+				    0, m->cfg->hash_seed, &lb)) < 0)
 			return r;
 		svc_lb_free(s->lb);
 		s->lb = lb;
 	}
 	s->cfg = *c;
-	for (unsigned i = 0; i < s->nb; i++) {
-		int r;
-		if (!s->backends[i].hc && (r = start_health(m, s, &s->backends[i])) < 0)
+	for (unsigned i = 0; i < s->nb; i++)
+		if (!s->backends[i].hc && !s->backends[i].removed &&
+		    (r = start_health(m, s, &s->backends[i])) < 0)
 			return r;
+	if (!c->persistence_ms) {
+		svc_lb_persist_free(s->persist);
+		s->persist = NULL;
+	} else if (!s->persist && (r = svc_lb_persist_new(65536, &s->persist)) < 0) {
+		return r;
 	}
-	if (s->persist == NULL && c->persistence_ms) {
-		int r = svc_lb_persist_new(65536, &s->persist);
-		if (r < 0)
-			return r;
+	if (!s->lb)
+		return 0;
+	if ((r = push_backends(s)) < 0)
+		return r;
+	/* a new scheduler starts from zero: give it the connections in use */
+	for (unsigned j = 0; j < nold; j++) {
+		int i = svc_lb_find(s->lb, old[j].id);
+		uint32_t have = i < 0 ? 0 : svc_lb_conns(s->lb, (unsigned)i);
+		if (i >= 0 && have < old_conns[j])
+			svc_lb_conn(s->lb, (unsigned)i, (int)(old_conns[j] - have));
 	}
-	return s->lb ? push_backends(s) : 0;
+	return 0;
+}
+
+/* Removed backends whose last connection ended go (true if any did). */
+bool svc_model_prune(struct svc_mgr *m)
+{
+	bool pruned = false;
+
+	for (unsigned i = 0; i < m->nsvcs; i++) {
+		struct svc_service *s = m->svcs[i];
+		unsigned k = 0;
+		for (unsigned b = 0; b < s->nb; b++) {
+			if (s->backends[b].removed && conns_of(s, s->backends[b].id) == 0) {
+				backend_stop(&s->backends[b]);
+				pruned = true;
+				continue;
+			}
+			if (k != b)
+				s->backends[k] = s->backends[b];
+			k++;
+		}
+		if (k != s->nb) {
+			s->nb = k;
+			if (s->lb)
+				push_backends(s);
+		}
+	}
+	return pruned;
 }
 
 int svc_model_reload(struct svc_mgr *m, const struct svc_config *cfg)
@@ -307,6 +382,15 @@ int svc_model_reload(struct svc_mgr *m, const struct svc_config *cfg)
 				s = m->svcs[j];
 				break;
 			}
+		if (!s) /* put back while its flows still drain: the same service again */
+			for (j = 0; j < n; j++)
+				if (!m->svcs[j]->active && m->svcs[j]->id == service_id(c)) {
+					s = m->svcs[j];
+					s->active = true;
+					s->withdrawn = false;
+					log_notice("service %s: back while its flows drained", c->name);
+					break;
+				}
 		if (s && same_identity(&s->cfg, c)) {
 			keep[j] = true;
 			if ((r = update_in_place(m, s, c)) < 0)
@@ -325,8 +409,8 @@ int svc_model_reload(struct svc_mgr *m, const struct svc_config *cfg)
 	for (unsigned j = 0; j < n; j++)
 		if (!keep[j] && m->svcs[j]->active) {
 			m->svcs[j]->active = false;
-			log_notice("service %s: removed; withdrawing its wildcards",
-				   m->svcs[j]->cfg.name);
+			log_notice("service %s: removed; no new flows, its wildcards go when "
+				   "its last flow ends", m->svcs[j]->cfg.name);
 		}
 	return 0;
 }

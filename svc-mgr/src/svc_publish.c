@@ -109,6 +109,8 @@ int svc_publish(struct svc_mgr *m, struct shm_snap *snap)
 			fill_backend(&bo[nb++], s, &s->backends[b], now);
 	}
 	int r = shm_snap_publish(snap, h, len);
+	if (r < 0)
+		shm_snap_abort(snap, h); /* give the space back, or publishing stops for good */
 	shm_snap_reclaim(snap, PUBLISH_RCU_TIMEOUT_NS);
 	return r;
 }

@@ -193,6 +193,7 @@ int main(int argc, char **argv)
 	struct svc_agent *a = &m.agents[0];
 	a->live = true;
 	a->instance = 42;
+	a->id = 42;
 	a->caps = ~UINT64_C(0);
 
 	struct punt *pu = calloc(flows, sizeof(*pu));

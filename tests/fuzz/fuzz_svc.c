@@ -58,7 +58,7 @@ static const char config[] =
 	"    port-max: 1015\n"
 	"  - name: seen\n"
 	"    type: observe\n"
-	"    address: 10.9.0.1\n"
+	"    address: 10.9.0.3\n"
 	"    precedence: 200\n";
 
 static struct svc_config cfg;
@@ -111,6 +111,7 @@ static void setup(void)
 	for (unsigned i = 0; i < 3; i++) {
 		mgr.agents[i].live = true;
 		mgr.agents[i].instance = 100 + i;
+		mgr.agents[i].id = 100 + i;
 		/* agent 1 cannot do interest criteria, agent 2 cannot translate */
 		mgr.agents[i].caps = ~UINT64_C(0);
 	}

@@ -122,6 +122,17 @@ Test(svc_config, mistakes_are_named_with_their_place)
 	cr_assert_neq(load(BASE "fixed-ttl: 1s\n"), 0);
 	cr_assert(said("2 s tolerance"));
 
+	cr_assert_neq(load(BASE "icmp-timeout: 2s\n"), 0);
+	cr_assert(said("idle timeouts under 5 s"));
+
+	cr_assert_neq(load(BASE "services:\n  - { name: a, address: 10.9.0.1, port: 80, backends: "
+			   "[ { address: 10.2.0.1 } ] }\n  - { name: o, type: observe, "
+			   "address: 10.9.0.1 }\n"), 0);
+	cr_assert(said("services[1]: observes what services[0] decides"));
+	cr_assert_eq(load(BASE "services:\n  - { name: a, address: 10.9.0.1, port: 80, backends: "
+			  "[ { address: 10.2.0.1 } ] }\n  - { name: o, type: observe, "
+			  "address: 10.9.0.1, port: 443 }\n"), 0, "another port is fine");
+
 	cr_assert_neq(load(BASE "services:\n  - { name: a, address: 10.9.0.1, backends: "
 			   "[ { address: 10.2.0.1 } ] }\n  - { name: a, address: 10.9.0.2, "
 			   "backends: [ { address: 10.2.0.1 } ] }\n"), 0);
