@@ -331,6 +331,13 @@ void svc_core_withdraw(struct svc_mgr *m)
 			struct withdraw_arg x = { .s = s, .gone = gone, .n = ng };
 			for_agents(m, NULL, withdraw_to, &x);
 		}
+	}
+	/* only now take the new sets: every service's old wildcards above
+	 * must be compared with every service's new set (a set moved into
+	 * its service early would be NULL for the services after it) */
+	for (unsigned i = 0; i < m->nsvcs; i++) {
+		struct svc_service *s = m->svcs[i];
+
 		free(s->wc);
 		s->wc = now[i];
 		s->nwc = nnow[i];
@@ -621,11 +628,11 @@ static void release_flow(struct svc_mgr *m, const struct flow_rec *r)
 
 	if (!s)
 		return;
-	if (r->flags & FLOW_F_COUNTED) {
-		backend_conn(s, r->backend_id, -1);
-		if (s->active_flows)
-			s->active_flows--;
-	}
+	if (!(r->flags & FLOW_F_COUNTED))
+		return; /* nothing of ours to give back (recovery could not count it) */
+	backend_conn(s, r->backend_id, -1);
+	if (s->active_flows)
+		s->active_flows--;
 	nat_release(s, r);
 }
 
@@ -1024,27 +1031,61 @@ void svc_core_backend_changed(struct svc_mgr *m, struct svc_backend *b)
 		svc_lb_persist_forget_backend(s->persist, b->id);
 }
 
+/* Records recovery could not count (their service is gone, or their NAT
+ * mapping is held by another): marked uncounted after the walk, so their
+ * end never releases what others hold. */
+struct recover_ctx {
+	struct svc_mgr *m;
+	struct flow_rec *uncount;
+	size_t n, cap;
+};
+
+static void recover_uncount(struct recover_ctx *x, const struct flow_rec *r)
+{
+	if (x->n == x->cap) {
+		size_t cap = x->cap ? 2 * x->cap : 64;
+		struct flow_rec *p = realloc(x->uncount, cap * sizeof(*p));
+		if (!p)
+			return; /* counted as before: at worst a count drifts */
+		x->uncount = p;
+		x->cap = cap;
+	}
+	x->uncount[x->n++] = *r;
+}
+
 static int recover_cb(const struct flow_key *orig, const struct flow_rec *r, void *arg)
 {
-	struct svc_mgr *m = arg;
+	struct recover_ctx *x = arg;
+	struct svc_mgr *m = x->m;
 	struct svc_service *s = svc_model_find(m, r->svc_id);
 
 	(void)orig;
-	if (!s || r->owner != m->instance)
+	if (r->owner != m->instance || !(r->flags & FLOW_F_COUNTED))
 		return 0;
-	if (r->flags & FLOW_F_COUNTED) {
-		backend_conn(s, r->backend_id, +1);
-		s->active_flows++;
+	if (!s) {
+		recover_uncount(x, r);
+		return 0;
 	}
 	if (r->type == FLOW_T_NAT && s->pool) {
 		struct svc_nat_ep in = { .port = ntohs(r->in_local.port) };
 		struct svc_nat_ep out = { .port = ntohs(r->in_global.port) };
 		memcpy(in.addr, r->in_local.addr, 16);
 		memcpy(out.addr, r->in_global.addr, 16);
-		if (svc_natpool_restore(s->pool, r->proto, &in, &out) < 0)
+		if (svc_natpool_restore(s->pool, r->proto, &in, &out) < 0) {
 			log_warn("service %s: a recovered NAT mapping conflicts; its flow runs out",
 				 s->cfg.name);
+			recover_uncount(x, r);
+			return 0;
+		}
 	}
+	if (r->type == FLOW_T_LB && !svc_model_backend(s, r->backend_id) &&
+	    svc_model_restore_backend(s, r->backend_id, r->in_local.addr,
+				      s->cfg.port ? ntohs(r->in_local.port) : 0) < 0) {
+		recover_uncount(x, r);
+		return 0;
+	}
+	backend_conn(s, r->backend_id, +1);
+	s->active_flows++;
 	if (r->type == FLOW_T_LB && s->persist)
 		svc_lb_persist_put(s->persist, r->out_local.addr, r->backend_id,
 				   r->touched_ms + s->cfg.persistence_ms);
@@ -1053,14 +1094,21 @@ static int recover_cb(const struct flow_key *orig, const struct flow_rec *r, voi
 
 void svc_core_recover(struct svc_mgr *m)
 {
+	struct recover_ctx x = { .m = m };
 	uint32_t pos = 0;
 	unsigned n = 0;
 
 	do
-		n += svc_flows_walk(m->flows, &pos, 1u << 20, recover_cb, m);
+		n += svc_flows_walk(m->flows, &pos, 1u << 20, recover_cb, &x);
 	while (pos);
+	for (size_t i = 0; i < x.n; i++) {
+		x.uncount[i].flags &= (uint16_t)~FLOW_F_COUNTED;
+		svc_flows_put(m->flows, &x.uncount[i]);
+	}
+	free(x.uncount);
 	if (n)
-		log_notice("recovered %u flows from the flow table", n);
+		log_notice("recovered %u flows from the flow table (%zu of services no longer "
+			   "configured or with conflicting mappings)", n, x.n);
 }
 
 int svc_core_init(struct svc_mgr *m)

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -97,6 +98,7 @@ struct walk_ctx {
 	int (*cb)(const struct flow_key *orig, const struct flow_rec *r, void *arg);
 	void *arg;
 	unsigned n;
+	bool stopped;
 };
 
 static int walk_cb(const struct shm_entry *e, uint32_t idx, void *arg)
@@ -109,7 +111,11 @@ static int walk_cb(const struct shm_entry *e, uint32_t idx, void *arg)
 	if (r.dir != FLOW_DIR_ORIG)
 		return 0;
 	x->n++;
-	return x->cb(&e->key, &r, x->arg);
+	if (x->cb(&e->key, &r, x->arg)) {
+		x->stopped = true;
+		return 1;
+	}
+	return 0;
 }
 
 unsigned svc_flows_walk(struct svc_flows *f, uint32_t *pos, uint32_t max,
@@ -119,6 +125,12 @@ unsigned svc_flows_walk(struct svc_flows *f, uint32_t *pos, uint32_t max,
 	struct walk_ctx x = { .cb = cb, .arg = arg };
 	uint32_t next = shm_table_walk(f->t, *pos, max, walk_cb, &x);
 
+	/* shm_table_walk goes on after the bucket where cb stopped, but what
+	 * cb did not see of that bucket is left for next time (the sweep
+	 * stops when its batch is full, often mid-bucket: those flows were
+	 * skipped until the walk came round again) */
+	if (x.stopped && next != UINT32_MAX && next > 0)
+		next--;
 	*pos = next == UINT32_MAX ? 0 : next;
 	return x.n;
 }

@@ -157,6 +157,9 @@ int svc_model_reload(struct svc_mgr *m, const struct svc_config *cfg);
 void svc_model_free(struct svc_mgr *m);
 /* Free withdrawn services that have no flow left. */
 void svc_model_gc(struct svc_mgr *m);
+/* Recovery: a flow's backend that left the configuration drains again. */
+int svc_model_restore_backend(struct svc_service *s, uint32_t id, const uint8_t addr[16],
+			      uint16_t port);
 /* Drop removed backends without connections; true if any went. */
 bool svc_model_prune(struct svc_mgr *m);
 struct svc_service *svc_model_find(struct svc_mgr *m, uint32_t id);

@@ -339,6 +339,29 @@ static int update_in_place(struct svc_mgr *m, struct svc_service *s,
 	return 0;
 }
 
+/*
+ * Recovery met a flow of a backend the configuration no longer has (it was
+ * draining when the manager stopped): it drains again, as a removed backend
+ * with its reply wildcard, until its last flow ends.
+ */
+int svc_model_restore_backend(struct svc_service *s, uint32_t id, const uint8_t addr[16],
+			      uint16_t port)
+{
+	if (svc_model_backend(s, id))
+		return 0;
+	if (!s->lb || s->nb == SVC_MAX_BACKENDS)
+		return -ENOSPC;
+	struct svc_backend *b = &s->backends[s->nb++];
+	memset(b, 0, sizeof(*b));
+	memcpy(b->addr, addr, 16);
+	b->port = port;
+	b->id = id;
+	b->svc = s;
+	b->up = true;
+	b->removed = true;
+	return push_backends(s);
+}
+
 /* Removed backends whose last connection ended go (true if any did). */
 bool svc_model_prune(struct svc_mgr *m)
 {
