@@ -323,10 +323,10 @@ static enum fwd_upd apply_fixed(struct fwd_aff *a, uint16_t owner, const struct 
 	if (!backed(a, owner, &mf->key, now_ms))
 		return FWD_UPD_NO_WILDCARD;
 
+	set_dispatch(&u.act, mf->dispatch, mf->info, mf->forward);
+	note_forward(a, &u.act, now_ms);
 	memset(&v, 0, sizeof(v));
-	v.act = u.act;
-	set_dispatch(&v.act, mf->dispatch, mf->info, mf->forward);
-	note_forward(a, &v.act, now_ms);
+	aff_fixed_set_actions(&v, &u.act);
 	v.ttl_s = mf->ttl;
 	v.expires_ms = expiry(now_ms, mf->ttl);
 	v.owner = owner;

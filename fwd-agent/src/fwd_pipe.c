@@ -27,6 +27,10 @@
 #include "common/pkt.h"
 #include "fwd_dp.h"
 
+/* every hit reads the entry header and the hot part: two cache lines */
+static_assert(sizeof(struct shm_entry) + AFF_FIXED_HOT_LEN <= 2 * LOOM_CACHELINE,
+	      "the hot part of a fixed affinity spans the entry's first two lines");
+
 static const char *const ctr_names[] = { FWD_CTR_LIST(LOOM_XSTR) };
 
 const char *fwd_ctr_str(enum fwd_ctr c)
@@ -165,10 +169,10 @@ struct verdict {
 	bool fixed;
 	uint16_t reasons;
 	uint16_t owner;
-	struct aff_actions act;      /* actions to apply before forwarding */
+	const struct aff_actions *act; /* actions to apply before forwarding; NULL: none */
 	bool have_act;
 	const struct aff_wild *wild; /* the matching wildcard, for the punt */
-	struct flow_key key;         /* the matching affinity's key */
+	const struct flow_key *key;  /* the matching affinity's key (with act) */
 	uint8_t mgr_len;
 	const uint8_t *mgr_data;
 };
@@ -305,9 +309,9 @@ static void punt(struct fwd_worker *w, const struct verdict *vd, const struct pk
 	s->owner = vd->owner;
 	s->fixed = vd->fixed;
 	s->reasons = vd->reasons;
-	s->key = vd->key;
-	s->dispatch = (vd->act.flags & AFF_F_DISPATCH) != 0;
-	s->info = (vd->act.flags & AFF_F_INFO) != 0;
+	s->key = *vd->key;
+	s->dispatch = (vd->act->flags & AFF_F_DISPATCH) != 0; /* a punt comes from an action */
+	s->info = (vd->act->flags & AFF_F_INFO) != 0;
 	if (vd->wild) {
 		memcpy(s->smask, vd->wild->smask, 16);
 		memcpy(s->dmask, vd->wild->dmask, 16);
@@ -416,35 +420,43 @@ static bool route_out(struct fwd_worker *w, struct pktio_pkt *p, struct pkt_view
 
 /* Everything after parsing, for one packet. Returns true if it goes out. */
 static bool decide(struct fwd_worker *w, struct pktio_pkt *p, struct pkt_view *v,
-		   const struct flow_key *k, const struct shm_entry *e, bool icmp_err,
+		   const struct flow_key *k, const struct shm_entry *e, uint32_t idx, bool icmp_err,
 		   const struct pkt_quote *q, const struct aff_snap_view *sv, int64_t below,
 		   uint64_t now_ms, uint64_t now_ns)
 {
 	struct fwd_dp *dp = w->dp;
 	struct verdict vd = { .forward = true };
+	struct aff_actions fact;     /* a fixed affinity's, gathered */
 	uint16_t reasons = reasons_of(v);
 	uint8_t route_to[16];
 
 	if (e) {
 		struct aff_fixed f;
-		/* the manager's data only matters for a punt: read it then */
-		if (shm_entry_read_part(dp->fixed, e, NULL, &f, offsetof(struct aff_fixed, mgr_data)) ==
-		    0) {
+		size_t len = AFF_FIXED_HOT_LEN;
+		/* the hot part, then the sequence adjustment only if it is used
+		 * (read again as a whole: one consistent version); the manager's
+		 * data only matters for a punt: read it then */
+		int r = shm_entry_read_part(dp->fixed, e, NULL, &f, len);
+		if (r == 0 && (f.flags & AFF_F_SEQ)) {
+			len = AFF_FIXED_SEQ_LEN;
+			r = shm_entry_read_part(dp->fixed, e, NULL, &f, len);
+		}
+		if (r == 0) {
 			if (f.expires_ms && f.expires_ms <= now_ms) {
 				count(w, FWD_C_FIXED_EXPIRED);
 			} else {
 				count(w, FWD_C_FIXED_HIT);
-				shm_table_count(dp->fixed, w->id, shm_entry_index(dp->fixed, e),
-						v->len, now_ns);
+				shm_table_count(dp->fixed, w->id, idx, v->len, now_ns);
 				vd.fixed = true;
 				vd.owner = f.owner;
-				vd.act = f.act;
+				aff_fixed_actions(&f, len, &fact);
+				vd.act = &fact;
 				vd.have_act = true;
-				vd.key = *k;
+				vd.key = k;
 				/* a packet its manager returned has been there: seed 001,
 				 * no second trip (else a hold would loop forever) */
 				if (below == INT64_MAX)
-					interest(&f.act, false, reasons, &vd);
+					interest(vd.act, false, reasons, &vd);
 				if (vd.punt && f.mgr_len &&
 				    shm_entry_read(dp->fixed, e, NULL, &f) == 0) {
 					/* shared memory is input too: never trust its length */
@@ -463,9 +475,9 @@ static bool decide(struct fwd_worker *w, struct pktio_pkt *p, struct pkt_view *v
 			count(w, FWD_C_WILD_HIT);
 			vd.wild = wd;
 			vd.owner = wd->owner;
-			vd.act = wd->act;
+			vd.act = &wd->act;
 			vd.have_act = true;
-			vd.key = wd->key;
+			vd.key = &wd->key;
 			vd.mgr_len = wd->mgr_len < AFF_MAX_MGR_DATA ? wd->mgr_len : AFF_MAX_MGR_DATA;
 			vd.mgr_data = wd->mgr_data;
 			interest(&wd->act, true, reasons, &vd);
@@ -477,7 +489,7 @@ static bool decide(struct fwd_worker *w, struct pktio_pkt *p, struct pkt_view *v
 		return false;
 
 	if (vd.have_act) {
-		int r = apply(w, p->data, v, &vd.act, icmp_err, q, route_to);
+		int r = apply(w, p->data, v, vd.act, icmp_err, q, route_to);
 		if (r == -EHOSTUNREACH) {
 			count(w, FWD_C_DISPATCH_DROP);
 			return false;
@@ -595,20 +607,17 @@ static void process(struct fwd_worker *w, struct pktio_pkt *pkts, unsigned n,
 				arp_reply(w, &pkts[i], sv, out, nout);
 	}
 
+	/* the hot part of each hit's value and its counters are fetched with
+	 * the entry, as soon as the bucket names it */
 	const struct shm_entry *found[FWD_BURST];
-	shm_table_lookup_batch(dp->fixed, kp, m, found);
+	uint32_t found_idx[FWD_BURST], idx[FWD_BURST];
+	shm_table_lookup_batch_pf(dp->fixed, kp, m, found, found_idx, AFF_FIXED_HOT_LEN, w->id);
 	for (unsigned i = 0, j = 0; i < n; i++) {
-		ent[i] = ok[i] ? found[j++] : NULL;
-		if (ent[i]) {
-			/* the value spans the entry's other cache lines; the
-			 * counters are elsewhere: fetch them all for the burst */
-			const uint8_t *e = (const uint8_t *)ent[i];
-			for (unsigned off = 64;
-			     off < sizeof(struct shm_entry) + offsetof(struct aff_fixed, mgr_data);
-			     off += 64)
-				__builtin_prefetch(e + off);
-			shm_table_prefetch_counters(dp->fixed, w->id,
-						    shm_entry_index(dp->fixed, ent[i]));
+		ent[i] = NULL;
+		idx[i] = UINT32_MAX;
+		if (ok[i]) {
+			ent[i] = found[j];
+			idx[i] = found_idx[j++];
 		}
 	}
 
@@ -618,7 +627,7 @@ static void process(struct fwd_worker *w, struct pktio_pkt *pkts, unsigned n,
 		int64_t b = below ? below[i] : INT64_MAX;
 		if (b == INT64_MIN) /* returned by ip-packet-only (fwd_mgr.c rank_of) */
 			b = resume_rank(sv, &keys[i], owner, now_ms);
-		if (decide(w, &pkts[i], &v[i], &keys[i], ent[i], icmp_err[i], &q[i], sv,
+		if (decide(w, &pkts[i], &v[i], &keys[i], ent[i], idx[i], icmp_err[i], &q[i], sv,
 			   b, now_ms, now_ns))
 			out[(*nout)++] = pkts[i];
 	}

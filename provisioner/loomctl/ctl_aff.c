@@ -191,15 +191,17 @@ static json_t *j_key(const struct flow_key *k, json_t *o)
 static json_t *j_fixed(const struct ctl_fixed *f, uint64_t now_ms)
 {
 	json_t *o = json_object();
+	struct aff_actions act;
 
 	if (!o)
 		return NULL;
+	aff_fixed_actions(&f->v, sizeof(f->v), &act);
 	ctl_json_set(o, "index", json_integer(f->idx));
 	j_key(&f->key, o);
 	ctl_json_set(o, "owner", json_integer(f->v.owner));
 	ctl_json_set(o, "rank", json_integer(f->v.rank));
 	ctl_json_set(o, "backup_prec", json_integer(f->v.backup_prec));
-	ctl_json_set(o, "actions", j_actions(&f->v.act, NULL, NULL));
+	ctl_json_set(o, "actions", j_actions(&act, NULL, NULL));
 	j_ttl(o, f->v.ttl_s, f->v.expires_ms, now_ms);
 	ctl_json_set(o, "packets", ctl_json_u64(f->packets));
 	ctl_json_set(o, "bytes", ctl_json_u64(f->bytes));
@@ -248,7 +250,9 @@ static int fixed_row(struct ctl_tbl *t, const struct ctl_fixed *f, uint64_t now_
 {
 	char pb[16], src[CTL_ADDR_LEN + 8], dst[CTL_ADDR_LEN + 8], owner[8], pk[24], by[24],
 		idle[24], ttl[24], act[CTL_ACT_LEN];
+	struct aff_actions a;
 
+	aff_fixed_actions(&f->v, sizeof(f->v), &a);
 	ctl_addr_port(f->key.saddr, f->key.sport, src, sizeof(src));
 	ctl_addr_port(f->key.daddr, f->key.dport, dst, sizeof(dst));
 	snprintf(owner, sizeof(owner), "%u", f->v.owner);
@@ -256,7 +260,7 @@ static int fixed_row(struct ctl_tbl *t, const struct ctl_fixed *f, uint64_t now_
 	snprintf(by, sizeof(by), "%" PRIu64, f->bytes);
 	ctl_duration(ctl_idle_ms(f, now_ms), idle, sizeof(idle));
 	ctl_ttl_text(f->v.expires_ms, now_ms, ttl, sizeof(ttl));
-	ctl_actions(&f->v.act, NULL, NULL, act, sizeof(act));
+	ctl_actions(&a, NULL, NULL, act, sizeof(act));
 	const char *cells[] = { ctl_proto_name(f->key.proto, pb, sizeof(pb)), src, dst, owner,
 				pk, by, idle, ttl, act };
 	return ctl_tbl_row(t, cells);
@@ -434,7 +438,10 @@ static void show_text(const struct flow_key *key, const struct ctl_fixed *f, con
 	if (!f) {
 		printf("Fixed affinity %s: none\n", k);
 	} else {
-		const struct aff_actions *act = &f->v.act;
+		struct aff_actions fa;
+		const struct aff_actions *act = &fa;
+
+		aff_fixed_actions(&f->v, sizeof(f->v), &fa);
 
 		printf("Fixed affinity %s\n", k);
 #define FIELD(name, ...) (printf("  %-13s ", name), printf(__VA_ARGS__), printf("\n"))

@@ -4,6 +4,7 @@
  * rules are in shm/table.h; this file keeps to them.
  */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,6 +131,12 @@ static inline uint64_t slot_make(uint32_t sig, uint32_t idx)
 static inline struct shm_entry *entry_at(const struct shm_table *t, uint32_t idx)
 {
 	return (struct shm_entry *)(t->entries + (size_t)idx * t->stride);
+}
+
+static inline struct shm_counter *counter_at(const struct shm_table *t, unsigned lane,
+					    uint32_t idx)
+{
+	return &t->counters[(size_t)lane * t->geom.capacity + idx];
 }
 
 static inline uint8_t *entry_value(const struct shm_table *t, uint32_t idx)
@@ -279,14 +286,22 @@ const struct shm_entry *shm_table_lookup(struct shm_table *t, const struct flow_
 /*
  * Three passes over a group so that each pass's memory accesses overlap:
  * hash and prefetch the buckets; find the first signature match in each and
- * prefetch its entry; compare keys. A miss on the first candidate, or a
- * bucket that overflows, falls back to the full walk.
+ * prefetch its entry, with the first value_len bytes of its value; compare
+ * keys, and prefetch the counter line of each hit in lane. A miss on the
+ * first candidate, or a bucket that overflows, falls back to the full walk.
+ * (The counters wait for the third pass: issued with the entries, they
+ * queue behind them for the CPU's few miss buffers and the whole group was
+ * measured slower.)
  */
-void shm_table_lookup_batch(struct shm_table *t, const struct flow_key *const *keys, unsigned n,
-			    const struct shm_entry **out)
+static inline void lookup_batch(struct shm_table *t, const struct flow_key *const *keys,
+				unsigned n, const struct shm_entry **out, uint32_t *idx_out,
+				size_t value_len, unsigned lane)
 {
 	uint64_t h[BATCH];
 	uint32_t cand[BATCH];
+	size_t pf_end = ENTRY_HDR + (value_len < t->geom.value_size ? value_len
+								      : t->geom.value_size);
+	bool pf_ctr = lane < t->geom.lanes;
 
 	for (unsigned base = 0; base < n; base += BATCH) {
 		unsigned m = n - base < BATCH ? n - base : BATCH;
@@ -307,18 +322,50 @@ void shm_table_lookup_batch(struct shm_table *t, const struct flow_key *const *k
 					break;
 				}
 			}
-			if (cand[i] < t->geom.capacity)
-				__builtin_prefetch(entry_at(t, cand[i]));
+			if (cand[i] >= t->geom.capacity)
+				continue;
+			const uint8_t *e = (const uint8_t *)entry_at(t, cand[i]);
+			for (size_t off = 0; off < pf_end; off += LOOM_CACHELINE)
+				__builtin_prefetch(e + off);
 		}
 		for (unsigned i = 0; i < m; i++) {
 			const struct flow_key *k = keys[base + i];
+			const struct shm_entry *e;
+			uint32_t idx = cand[i];
 
-			if (cand[i] < t->geom.capacity && key_eq(&entry_at(t, cand[i])->key, k))
-				out[base + i] = entry_at(t, cand[i]);
-			else
-				out[base + i] = lookup_hashed(t, k, h[i]);
+			if (idx < t->geom.capacity && key_eq(&entry_at(t, idx)->key, k)) {
+				e = entry_at(t, idx);
+			} else {
+				e = lookup_hashed(t, k, h[i]);
+				idx = e ? shm_entry_index(t, e) : UINT32_MAX;
+			}
+			out[base + i] = e;
+			if (idx_out)
+				idx_out[base + i] = idx;
+			if (!e)
+				continue;
+			/* again: a prefetch the CPU had no miss buffer for in the
+			 * second pass may have been dropped (measured: issuing the
+			 * rest of the value again here is faster) */
+			for (size_t off = LOOM_CACHELINE; off < pf_end; off += LOOM_CACHELINE)
+				__builtin_prefetch((const uint8_t *)e + off);
+			if (pf_ctr)
+				__builtin_prefetch(counter_at(t, lane, idx), 1);
 		}
 	}
+}
+
+void shm_table_lookup_batch(struct shm_table *t, const struct flow_key *const *keys, unsigned n,
+			    const struct shm_entry **out)
+{
+	lookup_batch(t, keys, n, out, NULL, 0, UINT_MAX);
+}
+
+void shm_table_lookup_batch_pf(struct shm_table *t, const struct flow_key *const *keys,
+			       unsigned n, const struct shm_entry **out, uint32_t *idx_out,
+			       size_t value_len, unsigned lane)
+{
+	lookup_batch(t, keys, n, out, idx_out, value_len, lane);
 }
 
 int shm_entry_read(struct shm_table *t, const struct shm_entry *e, struct flow_key *key_out,

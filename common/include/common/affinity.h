@@ -36,7 +36,7 @@
 #include "common/key.h"
 
 #define AFF_FIXED_KIND    0x41464658u /* "AFFX": value layout of the fixed table */
-#define AFF_FIXED_VERSION 1u
+#define AFF_FIXED_VERSION 2u /* 2: hot/cold split */
 #define AFF_SNAP_KIND     0x41465753u /* "AFWS": wildcard snapshot layout */
 #define AFF_SNAP_VERSION  1u
 #define AFF_SNAP_MAGIC    0x57494c44u /* "WILD" */
@@ -98,21 +98,117 @@ struct aff_actions {
 };
 static_assert(sizeof(struct aff_actions) == 104, "aff_actions is an shm layout");
 
-/* Value of a fixed-affinity table entry. */
+/*
+ * Value of a fixed-affinity table entry, in two parts.
+ *
+ * Every packet of a flow reads its affinity, and at a million flows each of
+ * those reads is a cache miss per line touched. The hot part is what every
+ * hit needs (expiry, owner, the action flags, NAT, interest and dispatch
+ * vectors, AFF_FIXED_HOT_LEN bytes): after the table's 48-byte entry header
+ * it ends within the entry's first two cache lines (entries start on a
+ * line, shm/table.h), which the data path prefetches with the entry. The rest
+ * is read only when a flag asks for it: the sequence adjustment with
+ * AFF_F_SEQ (the first AFF_FIXED_SEQ_LEN bytes), the manager's data for a
+ * punt, precedence and the interest address by loomctl and the writer.
+ *
+ * The actions are the fields of struct aff_actions spread over both parts;
+ * aff_fixed_actions() and aff_fixed_set_actions() convert.
+ */
 struct aff_fixed {
-	struct aff_actions act;
+	/* hot */
 	uint64_t expires_ms;
-	uint32_t ttl_s;
+	uint16_t flags;          /* AFF_F_* */
 	uint16_t owner;          /* index of the owning manager in the agent's configuration */
+	uint16_t nat_sport;      /* network byte order */
+	uint16_t nat_dport;
+	uint8_t nat_saddr[16];
+	uint8_t nat_daddr[16];
+	uint8_t nat_fields;      /* MSG_NAT_* bits */
 	uint8_t mgr_len;         /* bytes of mgr_data in use */
-	uint8_t pad0;
+	uint16_t int_mask;       /* MSG_INT_* vectors, as in struct aff_actions */
+	uint16_t int_data;
+	uint16_t int_copy;
+	uint16_t int_hold;
+	uint16_t pad0;
+	uint32_t ttl_s;
+	uint8_t fwd_addr[16];    /* dispatch target; all zero = drop after counting */
+	/* cold: AFF_F_SEQ */
+	uint32_t seq_delta;      /* host byte order */
+	uint32_t seq_init;
+	uint32_t ack_delta;
+	uint32_t ack_init;
+	/* cold */
 	int64_t rank;            /* service precedence folded: higher is better */
 	uint32_t backup_prec;
-	uint32_t pad1;
+	uint16_t int_port;
+	uint16_t pad1;
+	uint8_t int_addr[16];    /* where interest matches go (informational) */
 	uint8_t mgr_data[AFF_MAX_MGR_DATA];
 };
-#define AFF_FIXED_VALUE_SIZE 200u
+#define AFF_FIXED_VALUE_SIZE 192u
+#define AFF_FIXED_HOT_LEN    80u /* bytes every hit reads */
+#define AFF_FIXED_SEQ_LEN    96u /* ... and with AFF_F_SEQ */
 static_assert(sizeof(struct aff_fixed) == AFF_FIXED_VALUE_SIZE, "aff_fixed is an shm layout");
+static_assert(offsetof(struct aff_fixed, seq_delta) == AFF_FIXED_HOT_LEN, "hot part pinned");
+static_assert(offsetof(struct aff_fixed, rank) == AFF_FIXED_SEQ_LEN, "seq part pinned");
+
+/*
+ * The actions of a fixed affinity, gathered into *a (every field written).
+ * f may be a prefix of len bytes (a hit's copy): at least AFF_FIXED_HOT_LEN,
+ * and AFF_FIXED_SEQ_LEN when AFF_F_SEQ is set; cold fields beyond len come
+ * back zero. Field by field, no memset: this runs for every packet.
+ */
+static inline void aff_fixed_actions(const struct aff_fixed *f, size_t len,
+				     struct aff_actions *a)
+{
+	bool seq = len >= AFF_FIXED_SEQ_LEN, all = len >= sizeof(*f);
+
+	a->flags = f->flags;
+	a->nat_fields = f->nat_fields;
+	a->pad0 = 0;
+	a->nat_sport = f->nat_sport;
+	a->nat_dport = f->nat_dport;
+	memcpy(a->nat_saddr, f->nat_saddr, 16);
+	memcpy(a->nat_daddr, f->nat_daddr, 16);
+	memcpy(a->fwd_addr, f->fwd_addr, 16);
+	a->seq_delta = seq ? f->seq_delta : 0;
+	a->seq_init = seq ? f->seq_init : 0;
+	a->ack_delta = seq ? f->ack_delta : 0;
+	a->ack_init = seq ? f->ack_init : 0;
+	a->int_mask = f->int_mask;
+	a->int_data = f->int_data;
+	a->int_copy = f->int_copy;
+	a->int_hold = f->int_hold;
+	if (all)
+		memcpy(a->int_addr, f->int_addr, 16);
+	else
+		memset(a->int_addr, 0, 16);
+	a->int_port = all ? f->int_port : 0;
+	a->pad1 = 0;
+	a->pad2 = 0;
+}
+
+/* Store actions into a fixed affinity (the writer). */
+static inline void aff_fixed_set_actions(struct aff_fixed *f, const struct aff_actions *a)
+{
+	f->flags = a->flags;
+	f->nat_fields = a->nat_fields;
+	f->nat_sport = a->nat_sport;
+	f->nat_dport = a->nat_dport;
+	memcpy(f->nat_saddr, a->nat_saddr, 16);
+	memcpy(f->nat_daddr, a->nat_daddr, 16);
+	memcpy(f->fwd_addr, a->fwd_addr, 16);
+	f->int_mask = a->int_mask;
+	f->int_data = a->int_data;
+	f->int_copy = a->int_copy;
+	f->int_hold = a->int_hold;
+	f->seq_delta = a->seq_delta;
+	f->seq_init = a->seq_init;
+	f->ack_delta = a->ack_delta;
+	f->ack_init = a->ack_init;
+	memcpy(f->int_addr, a->int_addr, 16);
+	f->int_port = a->int_port;
+}
 
 /* A wildcard affinity in the published snapshot. */
 struct aff_wild {

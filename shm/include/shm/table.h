@@ -14,7 +14,10 @@
  *             key's hash) and entry index + 1, so that linking, unlinking
  *             and moving are single atomic stores.
  *   entries   fixed-size entries: a version (even when stable), the key, and
- *             the value bytes whose meaning belongs to the user of the table
+ *             the value bytes whose meaning belongs to the user of the table;
+ *             each starts on a cache line (the stride is 48 + value_size
+ *             rounded up to 64 bytes, the region is page-aligned), so a value
+ *             laid out hot part first costs its readers the fewest lines
  *   counters  per worker lane and per entry: packets, bytes, last seen
  *             (mapped writable by readers: data-path workers count)
  *
@@ -154,6 +157,17 @@ const struct shm_entry *shm_table_lookup(struct shm_table *t, const struct flow_
  */
 void shm_table_lookup_batch(struct shm_table *t, const struct flow_key *const *keys,
 			    unsigned n, const struct shm_entry **out);
+
+/*
+ * shm_table_lookup_batch, fetching early what the caller reads next: for
+ * each hit the first value_len bytes of its value and, if lane is one of the
+ * table's lanes, its counters in that lane (shm_table_count). idx_out (may
+ * be NULL) receives each hit's shm_entry_index(), UINT32_MAX for a miss.
+ * Read lock held.
+ */
+void shm_table_lookup_batch_pf(struct shm_table *t, const struct flow_key *const *keys,
+			       unsigned n, const struct shm_entry **out, uint32_t *idx_out,
+			       size_t value_len, unsigned lane);
 
 /* The value bytes of an entry (changing under concurrent updates). */
 static inline const void *shm_entry_value(const struct shm_entry *e)

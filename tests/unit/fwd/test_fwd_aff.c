@@ -237,14 +237,14 @@ Test(fwd_aff, fixed_needs_a_wildcard_of_its_manager)
 	cr_assert(fixed_lookup(&k, &v));
 	cr_assert_eq(v.owner, 1);
 	cr_assert_eq(v.expires_ms, 65000);
-	cr_assert_eq(v.act.flags, AFF_F_NAT | AFF_F_INTEREST);
-	cr_assert_eq(v.act.nat_fields, MSG_NAT_DADDR | MSG_NAT_DPORT);
-	cr_assert_eq(v.act.nat_dport, htons(8080));
+	cr_assert_eq(v.flags, AFF_F_NAT | AFF_F_INTEREST);
+	cr_assert_eq(v.nat_fields, MSG_NAT_DADDR | MSG_NAT_DPORT);
+	cr_assert_eq(v.nat_dport, htons(8080));
 	uint8_t want[16];
 	v4(want, "10.2.0.11");
-	cr_assert_arr_eq(v.act.nat_daddr, want, 16);
-	cr_assert_eq(v.act.int_mask, MSG_INT_FIN | MSG_INT_RST);
-	cr_assert_eq(v.act.int_data, MSG_INT_FIN);
+	cr_assert_arr_eq(v.nat_daddr, want, 16);
+	cr_assert_eq(v.int_mask, MSG_INT_FIN | MSG_INT_RST);
+	cr_assert_eq(v.int_data, MSG_INT_FIN);
 	cr_assert_eq(v.mgr_len, 4);
 	cr_assert_arr_eq(v.mgr_data, "flow", 4);
 

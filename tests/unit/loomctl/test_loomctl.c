@@ -507,7 +507,7 @@ Test(loomctl, hostile_values_are_clamped_and_counted)
 	memset(&v, 0, sizeof(v));
 	v.mgr_len = 200;
 	memset(v.mgr_data, 0xab, sizeof(v.mgr_data));
-	v.act.flags = 0x8000;
+	v.flags = 0x8000;
 	cr_assert_eq(shm_table_upsert(t, &k, &v), 0);
 	void *p = shm_snap_alloc(s, 4096);
 	cr_assert_not_null(p);
