@@ -173,8 +173,10 @@ static int open_flows(struct svc_daemon *d)
 		return log_errno(r, "opening the flow table of instance %s", d->cfg->instance);
 	if (rep.entries || rep.rolled_back || rep.bad_slots)
 		log_notice("took over the flow table: %" PRIu64 " entries kept, %" PRIu64
-			   " slots repaired%s", rep.entries, rep.bad_slots + rep.duplicates,
-			   rep.rolled_back ? ", an interrupted update rolled back" : "");
+			   " slots repaired%s, %u half-stored flows completed or removed",
+			   rep.entries, rep.bad_slots + rep.duplicates,
+			   rep.rolled_back ? ", an interrupted update rolled back" : "",
+			   svc_flows_pairs_repaired(d->m.flows));
 	d->m.generation = shm_seg_generation(svc_flows_seg(d->m.flows));
 	if ((r = svc_publish_open(&d->m, &perm, &d->snap)) < 0)
 		return log_errno(r, "opening loom.%s.services", d->cfg->instance);

@@ -11,7 +11,73 @@
 struct svc_flows {
 	struct shm_table *t;
 	uint32_t flows;
+	unsigned pairs_repaired;
 };
+
+unsigned svc_flows_pairs_repaired(const struct svc_flows *f)
+{
+	return f->pairs_repaired;
+}
+
+/*
+ * A writer killed between the two stores of a pair leaves one entry alone:
+ * an original without its reply (insert cut short: the record is whole, so
+ * the reply is written again) or a reply without its original (delete cut
+ * short: no walk of originals would ever find it, so it goes). Both keys
+ * are checked against the record so a stray entry is never multiplied.
+ */
+struct pair_fix {
+	struct flow_key key;
+	struct flow_rec rec;
+};
+
+struct pair_ctx {
+	struct shm_table *t;
+	struct pair_fix *fix;
+	size_t n, cap;
+};
+
+static int pair_cb(const struct shm_entry *e, uint32_t idx, void *arg)
+{
+	struct pair_ctx *x = arg;
+	struct flow_rec r;
+	struct flow_key ko, kr;
+
+	(void)idx;
+	memcpy(&r, shm_entry_value(e), sizeof(r));
+	flow_rec_keys(&r, &ko, &kr);
+	const struct flow_key *other = r.dir == FLOW_DIR_ORIG ? &kr : &ko;
+	if (shm_table_lookup(x->t, other))
+		return 0;
+	if (x->n == x->cap) {
+		size_t cap = x->cap ? 2 * x->cap : 64;
+		struct pair_fix *p = realloc(x->fix, cap * sizeof(*p));
+		if (!p)
+			return 1;
+		x->fix = p;
+		x->cap = cap;
+	}
+	x->fix[x->n++] = (struct pair_fix){ .key = e->key, .rec = r };
+	return 0;
+}
+
+static unsigned repair_pairs(struct svc_flows *f)
+{
+	struct pair_ctx x = { .t = f->t };
+	uint32_t pos = 0;
+
+	do
+		pos = shm_table_walk(f->t, pos, 1u << 20, pair_cb, &x);
+	while (pos != UINT32_MAX);
+	for (size_t i = 0; i < x.n; i++) {
+		if (x.fix[i].rec.dir == FLOW_DIR_ORIG)
+			svc_flows_put(f, &x.fix[i].rec);
+		else
+			shm_table_delete(f->t, &x.fix[i].key);
+	}
+	free(x.fix);
+	return (unsigned)x.n;
+}
 
 int svc_flows_open(const char *instance, uint32_t flows, uint16_t rcu_slots,
 		   const struct shm_perm *perm, struct svc_flows **out,
@@ -33,6 +99,7 @@ int svc_flows_open(const char *instance, uint32_t flows, uint16_t rcu_slots,
 		free(f);
 		return r;
 	}
+	f->pairs_repaired = repair_pairs(f);
 	*out = f;
 	return 0;
 }

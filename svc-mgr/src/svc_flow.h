@@ -25,6 +25,10 @@ int svc_flows_open(const char *instance, uint32_t flows, uint16_t rcu_slots,
 		   struct shm_table_repair *rep);
 void svc_flows_close(struct svc_flows *f);
 
+/* Entries whose pair a killed writer left half stored, repaired at open
+ * (an original's reply written again, a lone reply removed). */
+unsigned svc_flows_pairs_repaired(const struct svc_flows *f);
+
 /* The record stored under k (either direction). 0 or -ENOENT. */
 int svc_flows_get(struct svc_flows *f, const struct flow_key *k, struct flow_rec *out);
 

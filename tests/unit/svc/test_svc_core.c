@@ -22,6 +22,7 @@
 
 #include "common/msg.h"
 #include "common/pkt_csum.h"
+#include "common/pkt.h"
 #include "svc_mgr.h"
 
 #define ALL_CAPS (~UINT64_C(0))
@@ -1255,6 +1256,57 @@ Test(core, restart_recovers_counts_mappings_and_persistence)
 			cr_assert(memcmp(o.addr, held[k].addr, 16) || o.port != held[k].port,
 				  "a new flow got a recovered flow's outside endpoint");
 	}
+}
+
+static void key_of(const struct pkt *p, struct flow_key *k)
+{
+	struct pkt_view v;
+
+	cr_assert_eq(pkt_parse_l3(p->b, p->len, &v), 0);
+	cr_assert_eq(pkt_key(&v, p->b, k), 0);
+}
+
+/* A writer killed between the two stores of a pair: the next open completes
+ * an original left without its reply and removes a reply left alone. */
+Test(core, half_stored_pairs_are_repaired_at_open)
+{
+	start(SVC_PAIR("1", "1", "") SVC_NAT SVC_SEEN);
+	struct flow_key ka, kb, ra, rb;
+	struct flow_rec r;
+
+	struct pkt a = tcp("10.1.0.5", 40000, "10.9.0.8", 80, SYN);
+	punt(0, "pair", FLOW_DIR_ORIG, &a);
+	struct pkt b = tcp("10.1.0.6", 40001, "10.9.0.8", 80, SYN);
+	punt(0, "pair", FLOW_DIR_ORIG, &b);
+	cr_assert_eq(svc_flows_count(m.flows), 2);
+	key_of(&a, &ka);
+	key_of(&b, &kb);
+	cr_assert_eq(svc_flows_get(m.flows, &ka, &r), 0);
+	flow_rec_keys(&r, &ka, &ra);
+	cr_assert_eq(svc_flows_get(m.flows, &kb, &r), 0);
+	flow_rec_keys(&r, &kb, &rb);
+
+	/* as if killed: a's reply and b's original gone */
+	svc_model_free(&m);
+	svc_flows_close(m.flows);
+	struct shm_table *t;
+	struct shm_table_geom g = { .capacity = cfgs[0].flows * 2, .value_size = FLOW_VALUE_SIZE,
+				    .value_kind = FLOW_KIND, .value_version = FLOW_VERSION,
+				    .lanes = 1, .rcu_slots = 8 };
+	struct shm_perm perm = { .mode = 0600, .gid = (gid_t)-1 };
+	cr_assert_eq(shm_table_open_writer(instance, "flow", &g, &perm, &t, NULL), 0);
+	cr_assert_eq(shm_table_delete(t, &ra), 0);
+	cr_assert_eq(shm_table_delete(t, &kb), 0);
+	shm_table_close(t);
+
+	cr_assert_eq(svc_flows_open(instance, cfgs[0].flows, 8, &perm, &m.flows, NULL), 0);
+	cr_assert_eq(svc_flows_pairs_repaired(m.flows), 2);
+	cr_assert_eq(svc_flows_get(m.flows, &ra, &r), 0, "the original's reply not written again");
+	cr_assert_eq(r.dir, FLOW_DIR_REPLY);
+	cr_assert_eq(svc_flows_get(m.flows, &rb, &r), -ENOENT, "a lone reply left behind");
+	cr_assert_eq(svc_flows_count(m.flows), 1);
+	cr_assert_eq(svc_model_load(&m, m.cfg), 0);
+	cr_assert_eq(svc_core_init(&m), 0);
 }
 
 /* ---- hostile or confused agents ----------------------------------------------------- */
