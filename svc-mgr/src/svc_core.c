@@ -682,6 +682,13 @@ static int punt_key(const struct pkt_view *v, const uint8_t *p, struct flow_key 
 	return pkt_key(v, p, k);
 }
 
+static bool unicast(const uint8_t a[16])
+{
+	if (key_addr_is_v4(a))
+		return a[12] < 224 && !(a[12] == 255 && a[13] == 255 && a[14] == 255 && a[15] == 255);
+	return a[0] != 0xff;
+}
+
 static bool in_prefixes(const struct cfg_prefix *p, unsigned n, bool v4, const uint8_t a[16])
 {
 	if (!n) /* no client domain: the whole family */
@@ -824,6 +831,13 @@ static void on_punt(struct svc_mgr *m, struct svc_agent *a, const struct msg *in
 	}
 	if (k.proto == 6 && (!(v.flags & PKT_F_L4) || (v.tcp_flags & 0x12) != 0x02)) {
 		m->ctr[SVC_C_NOT_SYN]++; /* no flow and not a SYN: never start one */
+		return;
+	}
+	if (s->cfg.type == SVC_TYPE_NAT && !unicast(k.daddr)) {
+		/* multicast and broadcast stay on the inside network (a NAT
+		 * gateway of "any" protocol sees a host's IGMP, MLD, mDNS) */
+		m->ctr[SVC_C_PASSED]++;
+		return_packet(m, a, pkt);
 		return;
 	}
 	if (s->cfg.type == SVC_TYPE_LB) {

@@ -815,6 +815,21 @@ Test(core, nat_udp_and_icmp)
 	cr_assert_eq(mappings("nat"), 2);
 }
 
+Test(core, nat_leaves_multicast_and_broadcast_alone)
+{
+	start(SVC_PAIR("1", "1", "") SVC_NAT SVC_SEEN);
+	const char *dst[] = { "224.0.0.251", "239.255.255.250", "255.255.255.255" };
+
+	for (unsigned i = 0; i < 3; i++) {
+		struct pkt u = udp("192.168.1.20", 5353, dst[i], 5353);
+		punt(0, "nat", FLOW_DIR_ORIG, &u);
+	}
+	cr_assert_eq(ctr(SVC_C_DECIDED), 0, "a multicast or broadcast packet got a mapping");
+	cr_assert_eq(ctr(SVC_C_PASSED), 3);
+	cr_assert_eq(mappings("nat"), 0);
+	cr_assert_eq(svc_flows_count(m.flows), 0);
+}
+
 /* ---- known flows -------------------------------------------------------------------- */
 
 Test(core, second_agent_is_answered_from_the_table)
