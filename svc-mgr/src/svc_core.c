@@ -528,6 +528,54 @@ static void rec_init(struct svc_mgr *m, struct flow_rec *r, const struct svc_ser
 	r->ttl_s = fixed_ttl(m, r);
 }
 
+static void release_flow(struct svc_mgr *m, const struct flow_rec *r);
+static void withdraw_flow(struct svc_mgr *m, const struct flow_rec *r);
+
+/*
+ * A full table under a flood of SYNs: half-open flows (new, no answer for
+ * a second) make room, established ones never do. A sample from a rotating
+ * position, like the agent's eviction: the table is not searched whole.
+ */
+#define EVICT_SAMPLE 4096u
+#define EVICT_MAX 64u
+#define EVICT_MIN_AGE_MS 1000u
+
+struct evict_ctx {
+	uint64_t now;
+	unsigned n;
+	struct flow_rec r[EVICT_MAX];
+};
+
+static int evict_cb(const struct flow_key *orig, const struct flow_rec *r, void *arg)
+{
+	struct evict_ctx *x = arg;
+
+	(void)orig;
+	if (r->state != FLOW_S_NEW || r->proto != 6 || r->created_ms + EVICT_MIN_AGE_MS > x->now)
+		return 0;
+	x->r[x->n++] = *r;
+	return x->n == EVICT_MAX;
+}
+
+static unsigned evict_half_open(struct svc_mgr *m, uint64_t now)
+{
+	static struct evict_ctx x;
+
+	x.now = now;
+	x.n = 0;
+	svc_flows_walk(m->flows, &m->evict_pos, EVICT_SAMPLE, evict_cb, &x);
+	for (unsigned i = 0; i < x.n; i++) {
+		withdraw_flow(m, &x.r[i]);
+		release_flow(m, &x.r[i]);
+		svc_flows_del(m->flows, &x.r[i]);
+	}
+	if (x.n) {
+		m->ctr[SVC_C_EVICTED] += x.n;
+		svc_flows_reclaim(m->flows);
+	}
+	return x.n;
+}
+
 static int store_new(struct svc_mgr *m, struct flow_rec *r)
 {
 	int e = svc_flows_insert(m->flows, r);
@@ -536,6 +584,8 @@ static int store_new(struct svc_mgr *m, struct flow_rec *r)
 		svc_flows_reclaim(m->flows);
 		e = svc_flows_insert(m->flows, r);
 	}
+	if (e == -ENOSPC && evict_half_open(m, r->created_ms))
+		e = svc_flows_insert(m->flows, r);
 	if (e == -EEXIST)
 		m->ctr[SVC_C_COLLISION]++;
 	else if (e < 0)

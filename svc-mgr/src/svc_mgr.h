@@ -48,6 +48,7 @@
 	X(SVC_C_NOT_SYN, "not-syn")             /* dropped: TCP without SYN, no flow */  \
 	X(SVC_C_TABLE_FULL, "table-full")       /* dropped: flow table full */           \
 	X(SVC_C_COLLISION, "collision")         /* dropped: a key of the new flow is taken */ \
+	X(SVC_C_EVICTED, "evicted")             /* half-open flows dropped for room */   \
 	X(SVC_C_POOL_FULL, "pool-full")         /* dropped: NAT pool exhausted */        \
 	X(SVC_C_NO_MAPPING, "no-mapping")       /* dropped: inbound to no NAT mapping */ \
 	X(SVC_C_BAD_PUNT, "bad-punt")           /* unparsable packet or interest data */ \
@@ -144,6 +145,7 @@ struct svc_mgr {
 	svc_send_fn *send;
 	void *send_arg;
 	uint32_t sweep_pos;
+	uint32_t evict_pos;      /* where the next eviction sample starts */
 	uint64_t ctr[SVC_C__COUNT];
 	struct msg out;          /* big: kept here, not on the stack */
 };

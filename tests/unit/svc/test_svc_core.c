@@ -1324,6 +1324,42 @@ Test(core, half_stored_pairs_are_repaired_at_open)
 	cr_assert_eq(svc_core_init(&m), 0);
 }
 
+/* A full table under a SYN flood: half-open flows older than a second make
+ * room for a new one; an established flow is never evicted. */
+Test(core, full_table_evicts_half_open_flows_only)
+{
+	start(ALL_SVCS);
+	uint32_t cap = svc_flows_capacity(m.flows);
+	struct flow_key est = key(6, "10.1.0.5", 1024, "10.9.0.1", 80), rest;
+	struct flow_rec r;
+
+	for (uint32_t i = 0; i < cap; i++) {
+		char client[24];
+		snprintf(client, sizeof(client), "10.1.%u.%u", (1 + i / 200) & 0xff, 1 + i % 200);
+		struct pkt s = tcp(i ? client : "10.1.0.5", (uint16_t)(1024 + i % 1000), "10.9.0.1",
+				   80, SYN);
+		punt(0, "web", FLOW_DIR_ORIG, &s);
+	}
+	cr_assert_eq(svc_flows_count(m.flows), cap, "the flood did not fill the table");
+	/* the first flow is answered: established */
+	r = must_flow(&est);
+	flow_rec_keys(&r, &est, &rest);
+	interest(0, &rest, MSG_INT_SYN);
+	cr_assert_eq(must_flow(&est).state, FLOW_S_EST);
+
+	struct pkt late = tcp("10.1.250.1", 5000, "10.9.0.1", 80, SYN);
+	punt(0, "web", FLOW_DIR_ORIG, &late);
+	cr_assert_eq(ctr(SVC_C_TABLE_FULL), 1, "young half-open flows were evicted");
+
+	usleep(1100 * 1000);
+	uint64_t decided = ctr(SVC_C_DECIDED);
+	punt(0, "web", FLOW_DIR_ORIG, &late);
+	cr_assert_eq(ctr(SVC_C_DECIDED), decided + 1, "no room made under a SYN flood");
+	cr_assert_geq(ctr(SVC_C_EVICTED), 1);
+	cr_assert(flow(&est, &r), "an established flow was evicted");
+	cr_assert_eq(svc("web")->active_flows, svc_flows_count(m.flows), "counts drifted");
+}
+
 /* ---- hostile or confused agents ----------------------------------------------------- */
 
 Test(core, punt_outside_the_wildcard_is_refused)
