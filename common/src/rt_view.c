@@ -19,6 +19,10 @@
 #include "common/key.h"
 #include "rt-internal.h"
 
+#ifndef IFF_LOWER_UP /* linux/if.h has it; glibc's net/if.h, which rt uses, not */
+#define IFF_LOWER_UP (1u << 16)
+#endif
+
 /* The kernel's NUD_VALID (include/net/neighbour.h, not exported): states
  * in which the link-layer address may be used. */
 #define RT_NUD_VALID                                                           \
@@ -266,8 +270,11 @@ static struct rt_links *links_build(struct rt_model *m)
 		o->has_mac = ml->l2len == 6;
 		o->flags = ml->flags;
 		o->mtu = ml->mtu;
-		/* RUNNING is the kernel's operational "up" (carrier, dormant). */
-		o->up = (ml->flags & IFF_UP) && (ml->flags & IFF_RUNNING);
+		/* Carrier (LOWER_UP) is what the kernel's own forwarding goes by.
+		 * RUNNING follows operstate, which linkwatch updates up to a
+		 * second after the carrier comes: taking it made the agent drop
+		 * traffic as "link down" for that second after a link came up. */
+		o->up = (ml->flags & IFF_UP) && (ml->flags & (IFF_RUNNING | IFF_LOWER_UP));
 		l->l2len[i] = ml->l2len;
 		l->addr_first[i] = l->naddrs;
 		for (size_t a = 0; a < m->naddrs; a++)

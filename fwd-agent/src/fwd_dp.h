@@ -28,6 +28,7 @@
 #include "common/affinity.h"
 #include "common/compiler.h"
 #include "common/key.h"
+#include "common/pkt.h"
 #include "common/pktio.h"
 #include "common/rt.h"
 #include "shm/snap.h"
@@ -65,6 +66,8 @@
 	X(FWD_C_TTL, "dropped: TTL or hop limit expired")                                \
 	X(FWD_C_NO_ROUTE, "dropped: no route")                                           \
 	X(FWD_C_NO_NEIGH, "dropped: next hop unresolved (resolution asked)")             \
+	X(FWD_C_NEIGH_HELD, "held while the next hop resolved")                          \
+	X(FWD_C_NEIGH_SENT, "sent once the next hop resolved")                           \
 	X(FWD_C_INJECTED, "packets returned by managers and processed")                  \
 	X(FWD_C_INJECT_BAD, "dropped: returned packet malformed")                        \
 	X(FWD_C_TX, "packets transmitted")                                               \
@@ -175,6 +178,26 @@ struct fwd_frag {
 	struct flow_key key;
 };
 
+/*
+ * Packets waiting for their next hop's neighbour entry (the kernel queues
+ * them the same way, unres_qlen): the first packet of a new destination,
+ * a SYN say, is not lost to a second's retransmission while the agent asks
+ * the kernel to resolve. A few slots per worker, each the whole frame and
+ * its metadata, for FWD_HOLD_NS at most.
+ */
+#define FWD_HOLD_SLOTS 16
+#define FWD_HOLD_BYTES 2048
+#define FWD_HOLD_NS (3ull * 1000 * 1000 * 1000) /* the kernel's three probes */
+
+struct fwd_held {
+	uint64_t deadline_ns;
+	struct pktio_pkt p;          /* data points at buf */
+	struct pkt_view v;
+	uint8_t dst[16];
+	uint32_t hash;
+	uint8_t buf[FWD_HOLD_BYTES];
+};
+
 struct fwd_worker {
 	struct fwd_dp *dp;
 	unsigned id;                 /* pktio queue and counter lane */
@@ -186,6 +209,8 @@ struct fwd_worker {
 	struct fwd_frag frags[FWD_FRAG_SLOTS];
 	uint8_t scratch[FWD_SLOT_BYTES + 64]; /* an injected packet gets an L2 header here */
 	uint8_t reply[128];          /* ARP / neighbour replies */
+	unsigned nheld;
+	struct fwd_held held[FWD_HOLD_SLOTS];
 };
 
 /* Prepare a worker (control thread, before the thread starts). */

@@ -387,6 +387,76 @@ static void arp_reply(struct fwd_worker *w, const struct pktio_pkt *p,
 
 /* ---- forwarding ----------------------------------------------------------------- */
 
+/* Park a packet whose next hop is being resolved (fwd_dp.h struct fwd_held). */
+static bool hold(struct fwd_worker *w, const struct pktio_pkt *p, const struct pkt_view *v,
+		 const uint8_t dst[16], uint32_t hash)
+{
+	if (w->nheld == FWD_HOLD_SLOTS || p->len > FWD_HOLD_BYTES)
+		return false;
+	struct fwd_held *h = &w->held[w->nheld++];
+	h->deadline_ns = mono_ns() + FWD_HOLD_NS;
+	h->p = *p;
+	memcpy(h->buf, p->data, p->len);
+	h->p.data = h->buf;
+	h->p.room = FWD_HOLD_BYTES;
+	h->v = *v;
+	memcpy(h->dst, dst, 16);
+	h->hash = hash;
+	return true;
+}
+
+static void transmit(struct fwd_worker *w, struct pktio_pkt *out, unsigned n);
+
+/*
+ * Held packets whose neighbour is known now go out (in the order they came);
+ * those past their deadline are dropped as unresolved. Cheap when none is
+ * held: the worker calls it every iteration.
+ */
+static void release_held(struct fwd_worker *w)
+{
+	struct pktio_pkt out[FWD_HOLD_SLOTS];
+	bool keep[FWD_HOLD_SLOTS];
+	unsigned n = 0, k = 0;
+	uint64_t now;
+
+	if (!w->nheld)
+		return;
+	now = mono_ns();
+	for (unsigned i = 0; i < w->nheld; i++) {
+		struct fwd_held *h = &w->held[i];
+		struct fwd_hop hop;
+		keep[i] = false;
+		fwd_route(w->dp, h->dst, h->hash, &hop);
+		if (hop.verdict == RT_FORWARD) {
+			if (pkt_ttl_dec(h->p.data, &h->v) < 0) {
+				count(w, FWD_C_TTL);
+				continue;
+			}
+			memcpy(h->p.data, hop.dmac, 6);
+			memcpy(h->p.data + 6, hop.smac, 6);
+			h->p.port = hop.port;
+			out[n++] = h->p;
+			count(w, FWD_C_NEIGH_SENT);
+		} else if (hop.verdict != RT_NO_NEIGH || now >= h->deadline_ns) {
+			count(w, hop.verdict == RT_NO_NEIGH ? FWD_C_NO_NEIGH : FWD_C_NO_ROUTE);
+		} else {
+			keep[i] = true;
+		}
+	}
+	/* out[] points into the slots: send before any slot moves */
+	transmit(w, out, n);
+	for (unsigned i = 0; i < w->nheld; i++) {
+		if (!keep[i])
+			continue;
+		if (k != i) {
+			w->held[k] = w->held[i];
+			w->held[k].p.data = w->held[k].buf;
+		}
+		k++;
+	}
+	w->nheld = k;
+}
+
 static bool route_out(struct fwd_worker *w, struct pktio_pkt *p, struct pkt_view *v,
 		      const uint8_t dst[16], uint32_t hash)
 {
@@ -402,7 +472,10 @@ static bool route_out(struct fwd_worker *w, struct pktio_pkt *p, struct pkt_view
 	case RT_NO_NEIGH:
 		if (w->dp->rt)
 			rt_resolve(w->dp->rt, h.ifindex, h.nexthop);
-		count(w, FWD_C_NO_NEIGH);
+		if (hold(w, p, v, dst, hash))
+			count(w, FWD_C_NEIGH_HELD);
+		else
+			count(w, FWD_C_NO_NEIGH);
 		return false;
 	default:
 		count(w, FWD_C_NO_ROUTE);
@@ -696,6 +769,7 @@ int fwd_worker_run_once(struct fwd_worker *w)
 	int n;
 
 	drain_injects(w);
+	release_held(w);
 	n = pktio_rx_burst(w->dp->io, w->id, pkts, FWD_BURST);
 	if (n <= 0)
 		return 0;
@@ -773,7 +847,9 @@ void *fwd_worker_main(void *arg)
 		} else if (fwd_worker_idle(w)) {
 			/* nothing to do: sleep offline, so grace periods go on */
 			rcu_thread_offline();
-			pktio_wait(w->dp->io, w->id, 100);
+			/* held packets: look again soon, the neighbour may come
+			 * without a packet to wake us */
+			pktio_wait(w->dp->io, w->id, w->nheld ? 1 : 100);
 			rcu_thread_online();
 			idle_since = 0;
 		}

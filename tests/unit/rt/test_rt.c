@@ -404,10 +404,17 @@ Test(rt, routes_over_a_down_link_are_unusable)
 	cr_assert(wait_for(hop_is, &c4));
 	cr_assert(wait_for(hop_is, &c6));
 	cr_assert_eq(look("10.9.9.9").reason, RT_R_LINK_DOWN);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	cr_assert_eq(sh("ip netns exec %s ip link set v1 up", ns_b), 0);
 	struct want up = { "10.9.9.9", RT_NO_NEIGH, 8 };
 
 	cr_assert(wait_for(hop_is, &up), "carrier back: usable again");
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	/* at once, by the carrier: not when linkwatch gets round to operstate
+	 * (up to a second later, while the kernel already forwards) */
+	double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	cr_assert_lt(took, 0.5, "usable %.2f s after the carrier came back", took);
 
 	/* Administratively down: IPv4 flushes the routes (silently). */
 	cr_assert_eq(sh("ip link set v0 down"), 0);
