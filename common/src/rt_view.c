@@ -657,6 +657,55 @@ int rt_link_addrs(const struct rt_table *rt, uint32_t ifindex, struct rt_addr *o
 	return (int)l->naddrs;
 }
 
+/* Does the prefix of a hold b (both 16 bytes; IPv4 lengths count from 96)? */
+static bool same_prefix(const struct rt_addr *a, const uint8_t b[16])
+{
+	unsigned bits = a->prefix_len + (key_addr_is_v4(a->addr) ? 96u : 0u);
+	unsigned whole = bits / 8, rest = bits % 8;
+
+	if (bits > 128 || memcmp(a->addr, b, whole))
+		return false;
+	return !rest || !((a->addr[whole] ^ b[whole]) & (uint8_t)(0xff00u >> rest));
+}
+
+static bool link_local6(const uint8_t a[16])
+{
+	return a[0] == 0xfe && (a[1] & 0xc0) == 0x80;
+}
+
+int rt_link_addr(const struct rt_table *rt, uint32_t ifindex, const uint8_t dst[16],
+		 uint8_t out[16])
+{
+	const struct rt_view *v = rcu_dereference(rt->view);
+	uint32_t pos;
+	const struct rt_link *l = link_find(v->links, ifindex, &pos);
+	bool v4 = key_addr_is_v4(dst);
+	const struct rt_addr *best = NULL;
+	int best_score = -1;
+
+	if (!l)
+		return -ENOENT;
+	for (unsigned i = 0; i < l->naddrs; i++) {
+		const struct rt_addr *a = &v->links->addrs[v->links->addr_first[pos] + i];
+		int score = 0;
+
+		if (key_addr_is_v4(a->addr) != v4)
+			continue;
+		if (same_prefix(a, dst))
+			score = 2;
+		else if (!v4 && link_local6(a->addr) == link_local6(dst))
+			score = 1;
+		if (score > best_score) {
+			best = a;
+			best_score = score;
+		}
+	}
+	if (!best)
+		return -ENOENT;
+	memcpy(out, best->addr, 16);
+	return 0;
+}
+
 int rt_addr_find(const struct rt_table *rt, const uint8_t addr[16], struct rt_addr *out)
 {
 	const struct rt_view *v = rcu_dereference(rt->view);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/key.h"
 #include "common/msg.h"
 #include "fwd_config.h"
 
@@ -51,6 +52,14 @@ static void verify_manager(struct cfg_verify *v, const void *obj)
 		cfg_verify_error(v, "punt-burst", "must be at least 1");
 }
 
+/* 0.0.0.0 or ::, the defaults of an interface's address keys */
+static bool addr_unset(const uint8_t a[16])
+{
+	static const uint8_t z[16];
+
+	return !memcmp(a, z, 16) || (key_addr_is_v4(a) && !memcmp(a + 12, z, 4));
+}
+
 static void verify_config(struct cfg_verify *v, const void *obj)
 {
 	const struct fwd_config *c = obj;
@@ -76,6 +85,14 @@ static void verify_config(struct cfg_verify *v, const void *obj)
 			cfg_verify_error(v, where, "the pcap back end needs pcap-in or pcap-out");
 		if (c->backend != FWD_IO_PCAP && (f->pcap_in[0] || f->pcap_out[0]))
 			cfg_verify_error(v, where, "pcap-in/pcap-out are for the pcap back end");
+		if (!key_addr_is_v4(f->address))
+			cfg_verify_error(v, where, "address must be an IPv4 address");
+		if (key_addr_is_v4(f->address6))
+			cfg_verify_error(v, where, "address6 must be an IPv6 address");
+		if (c->backend != FWD_IO_PCAP && (f->mtu || !addr_unset(f->address) ||
+						  !addr_unset(f->address6)))
+			cfg_verify_error(v, where, "address, address6 and mtu are for the pcap back "
+				       "end (the kernel has them otherwise)");
 		for (unsigned j = 0; j < i; j++)
 			if (!strcmp(f->name, c->interfaces[j].name))
 				cfg_verify_error(v, where, "same name as interfaces[%u]", j);
@@ -111,6 +128,12 @@ static const struct cfg_field iface_rows[] = {
 	  .def = "false" },
 	{ .key = "mac", .type = CFG_CUSTOM, CFG_AT(struct fwd_iface_cfg, mac),
 	  .def = "02:00:00:00:00:00", .parse = parse_mac, .dump = dump_mac },
+	{ .key = "address", .type = CFG_ADDR, CFG_AT(struct fwd_iface_cfg, address),
+	  .def = "0.0.0.0" },
+	{ .key = "address6", .type = CFG_ADDR, CFG_AT(struct fwd_iface_cfg, address6),
+	  .def = "::" },
+	{ .key = "mtu", .type = CFG_UINT, CFG_AT(struct fwd_iface_cfg, mtu), .def = "0",
+	  .max = 65535 },
 };
 static const struct cfg_schema iface_schema =
 	CFG_SCHEMA("interface", struct fwd_iface_cfg, iface_rows, NULL);

@@ -24,6 +24,12 @@ struct fwd_iface_cfg {
 	char pcap_in[FWD_PATH_MAX];
 	char pcap_out[FWD_PATH_MAX];
 	bool csum_partial;           /* pcap: present input as checksum-partial */
+	/* pcap: the port's own addresses, the source of the ICMP errors it
+	 * sends (0.0.0.0 / ::: none), and its MTU (0: not checked); afpacket
+	 * and af_xdp take them from the kernel */
+	uint8_t address[16];
+	uint8_t address6[16];
+	uint32_t mtu;
 };
 
 /* pcap back end: the routes the kernel would give (afpacket mirrors them). */

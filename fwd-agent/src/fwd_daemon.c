@@ -229,8 +229,12 @@ static int open_routes(struct fwd_daemon *d)
 
 	dp->nports = c->n_interfaces;
 	if (c->backend == FWD_IO_PCAP) {
-		for (unsigned i = 0; i < c->n_interfaces; i++)
+		for (unsigned i = 0; i < c->n_interfaces; i++) {
 			memcpy(dp->ports[i].mac, c->interfaces[i].mac, 6);
+			memcpy(dp->ports[i].addr, c->interfaces[i].address, 16);
+			memcpy(dp->ports[i].addr6, c->interfaces[i].address6, 16);
+			dp->ports[i].mtu = c->interfaces[i].mtu;
+		}
 		for (unsigned i = 0; i < c->n_routes; i++) {
 			struct fwd_static_route *r = &dp->routes[dp->nroutes++];
 			memcpy(r->addr, c->routes[i].prefix.addr, 16);

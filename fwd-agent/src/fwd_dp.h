@@ -42,6 +42,16 @@
 #define FWD_FRAG_TTL_MS 5000
 #define FWD_MAX_STATIC_ROUTES 64
 
+/*
+ * ICMP errors (RFC 1812, RFC 4443): a packet the agent cannot forward gets
+ * one as from a router, sourced from the input port's address, and limited
+ * per worker by a token bucket like the kernel's icmp_msgs_per_sec and
+ * icmp_msgs_burst.
+ */
+#define FWD_ICMP_RATE 1000           /* errors per second, per worker */
+#define FWD_ICMP_BURST 50
+#define FWD_ICMP_TTL 64
+
 #define FWD_CTR_LIST(X)                                                                  \
 	X(FWD_C_RX, "packets received")                                                  \
 	X(FWD_C_MALFORMED, "dropped: malformed")                                         \
@@ -66,6 +76,10 @@
 	X(FWD_C_TTL, "dropped: TTL or hop limit expired")                                \
 	X(FWD_C_NO_ROUTE, "dropped: no route")                                           \
 	X(FWD_C_NO_NEIGH, "dropped: next hop unresolved (resolution asked)")             \
+	X(FWD_C_TOO_BIG, "dropped: larger than the egress MTU (IPv4 with DF, IPv6)")     \
+	X(FWD_C_ICMP_SENT, "ICMP errors sent (time exceeded, unreachable, too big)")     \
+	X(FWD_C_ICMP_LIMITED, "ICMP errors not sent: rate limited")                      \
+	X(FWD_C_ICMP_NO_SRC, "ICMP errors not sent: no address on the input port")       \
 	X(FWD_C_NEIGH_HELD, "held while the next hop resolved")                          \
 	X(FWD_C_NEIGH_SENT, "sent once the next hop resolved")                           \
 	X(FWD_C_INJECTED, "packets returned by managers and processed")                  \
@@ -136,7 +150,10 @@ struct fwd_hop {
 	uint16_t port;
 	uint8_t smac[6], dmac[6];
 	uint32_t ifindex;
+	uint32_t mtu;                /* of the output port; 0: not known, not checked */
 	uint8_t nexthop[16];
+	bool icmp;                   /* RT_DROP: the error to send (struct rt_hop) */
+	uint8_t icmp_type, icmp_code;
 };
 
 /* A static route, for the pcap back end (no kernel tables behind it). */
@@ -150,7 +167,12 @@ struct fwd_static_route {
 struct fwd_port {
 	uint32_t ifindex;            /* afpacket: the interface */
 	uint8_t mac[6];              /* the interface's own address */
-	uint8_t addr[16];            /* one of its addresses (ARP replies, ICMP) */
+	/* pcap (no rt to ask): the port's own addresses, the source of the
+	 * ICMP errors it sends (IPv4 mapped; all zero: none, no error sent)
+	 * and its MTU (0: not checked) */
+	uint8_t addr[16];
+	uint8_t addr6[16];
+	uint32_t mtu;
 };
 
 struct fwd_dp {
@@ -195,6 +217,7 @@ struct fwd_held {
 	struct pkt_view v;
 	uint8_t dst[16];
 	uint32_t hash;
+	bool local;                  /* an ICMP error of ours: no TTL to decrement */
 	uint8_t buf[FWD_HOLD_BYTES];
 };
 
@@ -211,6 +234,8 @@ struct fwd_worker {
 	uint8_t reply[128];          /* ARP / neighbour replies */
 	unsigned nheld;
 	struct fwd_held held[FWD_HOLD_SLOTS];
+	uint32_t icmp_tokens;        /* ICMP error token bucket (FWD_ICMP_*) */
+	uint64_t icmp_refill_ns;     /* when the last whole token was added */
 };
 
 /* Prepare a worker (control thread, before the thread starts). */

@@ -71,11 +71,15 @@ void fwd_route(const struct fwd_dp *dp, const uint8_t dst[16], uint32_t hash, st
 			}
 		}
 		if (!best) {
+			/* as rt says for no route: network unreachable */
 			h->verdict = RT_DROP;
+			h->icmp = true;
+			h->icmp_type = key_addr_is_v4(dst) ? 3 : 1;
 			return;
 		}
 		h->verdict = RT_FORWARD;
 		h->port = best->port;
+		h->mtu = dp->ports[best->port].mtu;
 		memcpy(h->smac, dp->ports[best->port].mac, 6);
 		memcpy(h->dmac, best->dmac, 6);
 		memcpy(h->nexthop, dst, 16);
@@ -86,6 +90,10 @@ void fwd_route(const struct fwd_dp *dp, const uint8_t dst[16], uint32_t hash, st
 	rt_lookup_flow(dp->rt, dst, hash, &rh);
 	h->verdict = rh.verdict;
 	h->ifindex = rh.ifindex;
+	h->mtu = rh.mtu;
+	h->icmp = rh.icmp;
+	h->icmp_type = rh.icmp_type;
+	h->icmp_code = rh.icmp_code;
 	memcpy(h->nexthop, rh.nexthop, 16);
 	if (rh.verdict != RT_FORWARD && rh.verdict != RT_NO_NEIGH)
 		return;
@@ -389,7 +397,7 @@ static void arp_reply(struct fwd_worker *w, const struct pktio_pkt *p,
 
 /* Park a packet whose next hop is being resolved (fwd_dp.h struct fwd_held). */
 static bool hold(struct fwd_worker *w, const struct pktio_pkt *p, const struct pkt_view *v,
-		 const uint8_t dst[16], uint32_t hash)
+		 const uint8_t dst[16], uint32_t hash, bool local)
 {
 	if (w->nheld == FWD_HOLD_SLOTS || p->len > FWD_HOLD_BYTES)
 		return false;
@@ -402,6 +410,127 @@ static bool hold(struct fwd_worker *w, const struct pktio_pkt *p, const struct p
 	h->v = *v;
 	memcpy(h->dst, dst, 16);
 	h->hash = hash;
+	h->local = local;
+	return true;
+}
+
+/* ---- ICMP errors ------------------------------------------------------------------ */
+
+/* The token bucket of fwd_dp.h (FWD_ICMP_*): true when an error may go. */
+static bool icmp_allow(struct fwd_worker *w)
+{
+	const uint64_t per_token = 1000000000ull / FWD_ICMP_RATE;
+	uint64_t now = mono_ns(), add = (now - w->icmp_refill_ns) / per_token;
+
+	if (add) {
+		if (w->icmp_tokens + add >= FWD_ICMP_BURST) {
+			w->icmp_tokens = FWD_ICMP_BURST;
+			w->icmp_refill_ns = now;
+		} else {
+			w->icmp_tokens += (uint32_t)add;
+			w->icmp_refill_ns += add * per_token; /* keep the fraction */
+		}
+	}
+	if (!w->icmp_tokens) {
+		count(w, FWD_C_ICMP_LIMITED);
+		return false;
+	}
+	w->icmp_tokens--;
+	return true;
+}
+
+/* The router's address on the port p came in on, to answer src from. */
+static bool icmp_source(const struct fwd_worker *w, const struct pktio_pkt *p,
+			const uint8_t src[16], uint8_t out[16])
+{
+	const struct fwd_dp *dp = w->dp;
+
+	if (p->port >= dp->nports)
+		return false;
+	if (dp->rt)
+		return rt_link_addr(dp->rt, dp->ports[p->port].ifindex, src, out) == 0;
+	memcpy(out, key_addr_is_v4(src) ? dp->ports[p->port].addr : dp->ports[p->port].addr6, 16);
+	return !addr_zero(out);
+}
+
+/*
+ * Replace the packet p by the ICMP error about it (built in its own buffer,
+ * RFC 1812 4.3.2) and route the error to the packet's source like a packet
+ * of this host's: no TTL taken, no error about the error. True when p is
+ * to be sent; false when no error is due or it cannot go (counted), or when
+ * it was held for its next hop (only if may_hold: release_held() cannot
+ * take a new held packet while it walks them).
+ */
+static bool icmp_error(struct fwd_worker *w, struct pktio_pkt *p, struct pkt_view *v,
+		       uint8_t type, uint8_t code, uint32_t info, uint32_t hash, bool may_hold)
+{
+	struct pkt_icmp_err e = { .type = type, .code = code, .ttl = FWD_ICMP_TTL, .info = info };
+	uint8_t to[16];
+	struct fwd_hop h;
+	int n;
+
+	/* an Ethernet frame (the error gets a plain header in front) */
+	if (!v->ethertype || v->l3_off < 14 || !pkt_icmp_error_allowed(p->data, v, type))
+		return false;
+	if (v->family == PKT_IPV4) {
+		uint32_t s4;
+		memcpy(&s4, p->data + v->l3_off + 12, 4);
+		key_addr_from_v4(to, s4);
+	} else
+		memcpy(to, p->data + v->l3_off + 8, 16);
+	if (!icmp_source(w, p, to, e.src)) {
+		count(w, FWD_C_ICMP_NO_SRC);
+		return false;
+	}
+	if (!icmp_allow(w))
+		return false;
+	n = pkt_icmp_error(p->data + 14, p->room - 14, p->data, v, &e);
+	if (n < 0 || pkt_parse(p->data, 14 + (uint32_t)n, v) < 0) {
+		count(w, FWD_C_MALFORMED);
+		return false;
+	}
+	p->data[12] = v->family == PKT_IPV4 ? 0x08 : 0x86;
+	p->data[13] = v->family == PKT_IPV4 ? 0x00 : 0xdd;
+	p->len = 14 + (uint32_t)n;
+	p->flags = 0; /* nothing left to offload: no GSO, checksums complete */
+	v->ethertype = v->family == PKT_IPV4 ? 0x0800 : 0x86dd;
+
+	fwd_route(w->dp, to, hash, &h);
+	if (h.verdict == RT_NO_NEIGH && may_hold) {
+		if (w->dp->rt)
+			rt_resolve(w->dp->rt, h.ifindex, h.nexthop);
+		if (hold(w, p, v, to, hash, true)) {
+			count(w, FWD_C_NEIGH_HELD);
+			count(w, FWD_C_ICMP_SENT);
+		} else
+			count(w, FWD_C_NO_NEIGH);
+		return false;
+	}
+	if (h.verdict != RT_FORWARD)
+		return false; /* a source we cannot reach, or our own: nothing to answer */
+	memcpy(p->data, h.dmac, 6);
+	memcpy(p->data + 6, h.smac, 6);
+	p->port = h.port;
+	count(w, FWD_C_ICMP_SENT);
+	return true;
+}
+
+/*
+ * Does the packet not fit the egress MTU? An IPv4 packet without DF does
+ * not count (the agent does not fragment: it goes as it is, as before);
+ * a GSO super-packet counts by its segments (the kernel's
+ * skb_gso_validate_network_len()).
+ */
+static bool too_big(const struct pktio_pkt *p, const struct pkt_view *v, uint32_t mtu)
+{
+	uint32_t ip_len = v->len - v->l3_off;
+
+	if (!mtu || ip_len <= mtu)
+		return false;
+	if (v->family == PKT_IPV4 && !(p->data[v->l3_off + 6] & 0x40))
+		return false;
+	if ((p->flags & PKTIO_F_GSO) && p->gso_size && p->hdr_len > v->l3_off)
+		return (uint32_t)p->hdr_len - v->l3_off + p->gso_size > mtu;
 	return true;
 }
 
@@ -428,8 +557,8 @@ static void release_held(struct fwd_worker *w)
 		keep[i] = false;
 		fwd_route(w->dp, h->dst, h->hash, &hop);
 		if (hop.verdict == RT_FORWARD) {
-			if (pkt_ttl_dec(h->p.data, &h->v) < 0) {
-				count(w, FWD_C_TTL);
+			if (!h->local && pkt_ttl_dec(h->p.data, &h->v) < 0) {
+				count(w, FWD_C_TTL); /* route_out() checked: not reached */
 				continue;
 			}
 			memcpy(h->p.data, hop.dmac, 6);
@@ -439,6 +568,14 @@ static void release_held(struct fwd_worker *w)
 			count(w, FWD_C_NEIGH_SENT);
 		} else if (hop.verdict != RT_NO_NEIGH || now >= h->deadline_ns) {
 			count(w, hop.verdict == RT_NO_NEIGH ? FWD_C_NO_NEIGH : FWD_C_NO_ROUTE);
+			/* the kernel's answer when resolution fails: host / address
+			 * unreachable (rt names it for NO_NEIGH too) */
+			bool v4 = h->v.family == PKT_IPV4;
+			uint8_t ty = hop.verdict == RT_NO_NEIGH ? (v4 ? 3 : 1) : hop.icmp_type;
+			uint8_t co = hop.verdict == RT_NO_NEIGH ? (v4 ? 1 : 3) : hop.icmp_code;
+			if (!h->local && (hop.verdict == RT_NO_NEIGH || hop.icmp) &&
+			    icmp_error(w, &h->p, &h->v, ty, co, 0, h->hash, false))
+				out[n++] = h->p;
 		} else {
 			keep[i] = true;
 		}
@@ -457,38 +594,56 @@ static void release_held(struct fwd_worker *w)
 	w->nheld = k;
 }
 
-static bool route_out(struct fwd_worker *w, struct pktio_pkt *p, struct pkt_view *v,
-		      const uint8_t dst[16], uint32_t hash)
+enum out_kind { OUT_NONE, OUT_FWD, OUT_ICMP };
+
+/* Route a packet to dst: forwarded (OUT_FWD), replaced by the ICMP error
+ * a router sends instead (OUT_ICMP), or dropped, held, left to the kernel. */
+static enum out_kind route_out(struct fwd_worker *w, struct pktio_pkt *p, struct pkt_view *v,
+			       const uint8_t dst[16], uint32_t hash)
 {
 	struct fwd_hop h;
+	bool v4 = v->family == PKT_IPV4;
 
 	fwd_route(w->dp, dst, hash, &h);
 	switch (h.verdict) {
 	case RT_FORWARD:
+	case RT_NO_NEIGH:
 		break;
 	case RT_LOCAL:
 		count(w, FWD_C_LOCAL);
-		return false;
-	case RT_NO_NEIGH:
+		return OUT_NONE;
+	default:
+		count(w, FWD_C_NO_ROUTE);
+		return h.icmp && icmp_error(w, p, v, h.icmp_type, h.icmp_code, 0, hash, true)
+			       ? OUT_ICMP : OUT_NONE;
+	}
+	/* the kernel's order (ip_forward): TTL, then MTU, then the neighbour */
+	if (v->ttl <= 1) {
+		count(w, FWD_C_TTL);
+		return icmp_error(w, p, v, v4 ? 11 : 3, 0, 0, hash, true) ? OUT_ICMP : OUT_NONE;
+	}
+	if (too_big(p, v, h.mtu)) {
+		count(w, FWD_C_TOO_BIG);
+		return icmp_error(w, p, v, v4 ? 3 : 2, v4 ? 4 : 0, h.mtu, hash, true) ? OUT_ICMP
+											: OUT_NONE;
+	}
+	if (h.verdict == RT_NO_NEIGH) {
 		if (w->dp->rt)
 			rt_resolve(w->dp->rt, h.ifindex, h.nexthop);
-		if (hold(w, p, v, dst, hash))
+		if (hold(w, p, v, dst, hash, false))
 			count(w, FWD_C_NEIGH_HELD);
 		else
 			count(w, FWD_C_NO_NEIGH);
-		return false;
-	default:
-		count(w, FWD_C_NO_ROUTE);
-		return false;
+		return OUT_NONE;
 	}
 	if (pkt_ttl_dec(p->data, v) < 0) {
 		count(w, FWD_C_TTL);
-		return false;
+		return OUT_NONE;
 	}
 	memcpy(p->data, h.dmac, 6);
 	memcpy(p->data + 6, h.smac, 6);
 	p->port = h.port;
-	return true;
+	return OUT_FWD;
 }
 
 /* Everything after parsing, for one packet. Returns true if it goes out. */
@@ -578,11 +733,10 @@ static bool decide(struct fwd_worker *w, struct pktio_pkt *p, struct pkt_view *v
 			return false;
 		}
 	}
-	if (!route_out(w, p, v, route_to, (uint32_t)(k->sport ^ k->dport)))
-		return false;
-	if (!vd.have_act)
+	enum out_kind o = route_out(w, p, v, route_to, (uint32_t)(k->sport ^ k->dport));
+	if (o == OUT_FWD && !vd.have_act)
 		count(w, FWD_C_ROUTED);
-	return true;
+	return o != OUT_NONE; /* an ICMP error takes the packet's place in out */
 }
 
 /* Parse p and build the key the pipeline looks up; false: dropped or not ours. */

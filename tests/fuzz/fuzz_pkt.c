@@ -64,6 +64,22 @@ static void run(const uint8_t *in, uint32_t len, bool l3, uint8_t sel)
 			__builtin_trap();
 	}
 	if (r == 0 && v.family != PKT_NOT_IP) {
+		/* An ICMP error about it (before anything rewrites it): whatever
+		 * the packet, the error parses back with a valid checksum. */
+		static uint8_t err[2048];
+		struct pkt_icmp_err e = { .type = (uint8_t)(sel % 12), .ttl = 64, .info = 1280 };
+		if (v.family == PKT_IPV4)
+			key_addr_from_v4(e.src, 0x0100000a);
+		else
+			e.src[0] = 0x20;
+		(void)pkt_icmp_error_allowed(buf, &v, e.type);
+		int el = pkt_icmp_error(err, sizeof(err), buf, &v, &e);
+		if (el > 0) {
+			struct pkt_view ev;
+			if (pkt_parse_l3(err, (uint32_t)el, &ev) < 0 ||
+			    pkt_l4_csum_verify(&ev, err) < 0)
+				__builtin_trap();
+		}
 		pkt_key(&v, buf, &k);
 		(void)pkt_ipv4_csum_ok(&v, buf);
 		(void)pkt_l4_csum_verify(&v, buf);

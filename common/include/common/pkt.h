@@ -364,4 +364,48 @@ int pkt_icmp_quote(const struct pkt_view *v, const uint8_t *buf, struct pkt_quot
 int pkt_icmp_quote_rewrite(uint8_t *buf, const struct pkt_view *v, const struct pkt_quote *q,
 			   const struct pkt_nat *nat);
 
+/* --- ICMP errors this host sends (pkt_icmp.c) ------------------------------- */
+
+/* The longest error a router sends: RFC 1812 4.3.2.3 (IPv4), RFC 4443 2.4(c). */
+#define PKT_ICMP4_ERR_MAX 576u
+#define PKT_ICMP6_ERR_MAX 1280u
+
+struct pkt_icmp_err {
+	uint8_t type, code;    /* ICMPv4 for an IPv4 packet, ICMPv6 for IPv6 */
+	uint8_t ttl;           /* of the error: 64 like the kernel's */
+	uint32_t info;         /* host order, the word after the checksum: the
+				* next-hop MTU of frag-needed (low 16 bits) and
+				* packet-too-big, else 0 */
+	uint8_t src[16];       /* the error's source (IPv4 mapped for IPv4) */
+};
+
+/*
+ * May an ICMP error of this type be sent about this packet (RFC 1812
+ * 4.3.2.7, RFC 4443 2.4(e))? Not about an ICMP error (nor an unknown ICMPv4
+ * type, which the kernel treats as one), a later fragment, a packet to a
+ * multicast or broadcast address (IPv4 224/4 and above, IPv6 ff00::/8, or
+ * a link-layer group address when v was parsed from Ethernet; IPv6
+ * packet-too-big excepted, RFC 4443 2.4(e.3)), nor one from an address that
+ * does not name a single host (IPv4 0/8, 127/8, 224/4 and above; IPv6 ::,
+ * ::1, ff00::/8). buf is the buffer v was parsed from.
+ */
+bool pkt_icmp_error_allowed(const uint8_t *buf, const struct pkt_view *v, uint8_t type);
+
+/*
+ * Build the IP packet of an ICMP error about the packet v describes, at out
+ * (IP header first, no link layer): to the packet's source, from e->src,
+ * quoting as much of the packet (from its IP header, padding excluded) as
+ * fits in PKT_ICMP4_ERR_MAX / PKT_ICMP6_ERR_MAX, every checksum computed
+ * (ICMPv6 over its pseudo-header). IPv4: TOS 0xc0 (internetwork control,
+ * as the kernel sends), no DF, id 0. out may overlap buf in any way (the
+ * quote is moved first, with memmove), so an error can be built in the
+ * received frame's own buffer. Returns the packet's length, -PKT_ERR_NOT_IP
+ * for a view that is not IP, -PKT_ERR_FAMILY when e->src is not of the
+ * packet's family, -PKT_ERR_TOO_LONG when room is too small for the
+ * headers and the quote. Whether an error is allowed at all is
+ * pkt_icmp_error_allowed()'s to say.
+ */
+int pkt_icmp_error(uint8_t *out, uint32_t room, const uint8_t *buf, const struct pkt_view *v,
+		   const struct pkt_icmp_err *e);
+
 #endif

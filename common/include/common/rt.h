@@ -194,6 +194,17 @@ int rt_link_by_name(const struct rt_table *rt, const char *name, struct rt_link 
  * there are (or -ENOENT for an unknown link). */
 int rt_link_addrs(const struct rt_table *rt, uint32_t ifindex, struct rt_addr *out,
 		  unsigned max);
+/*
+ * The address ifindex answers dst from (an ICMP error's source, RFC 1812
+ * 4.3.2.4: the router's address on the interface the packet came in on),
+ * in the family of dst: an address whose prefix holds dst first; then, for
+ * IPv6, a link-local one only for a link-local dst (else a wider scope
+ * first); else the first configured (IPv4: the primary). Same contract as
+ * rt_lookup. 0, or -ENOENT for an unknown link or one without an address
+ * of that family. Linear in the link's addresses.
+ */
+int rt_link_addr(const struct rt_table *rt, uint32_t ifindex, const uint8_t dst[16],
+		 uint8_t out[16]);
 /* Is addr configured on some interface? Linear in the number of addresses:
  * for the control path; on the data path rt_lookup() says LOCAL. */
 int rt_addr_find(const struct rt_table *rt, const uint8_t addr[16], struct rt_addr *out);

@@ -9,10 +9,11 @@ from socket import inet_aton
 
 import pytest
 from scapy.all import ARP, ICMP, IP, TCP, UDP, Ether, IPerror, IPv6, Raw, TCPerror, fragment
-from scapy.layers.inet6 import ICMPv6EchoRequest
+from scapy.layers.inet6 import (ICMPv6DestUnreach, ICMPv6EchoRequest, ICMPv6PacketTooBig,
+                                 ICMPv6TimeExceeded)
 
 from conftest import (CLI_GW, CLI_MAC, OUT_L2, SRV_GW, VIP_GW, Case, check_case, defrag_l4_ok,
-                      l2_in, run_case)
+                      diff_packets, l2_in, l2_out, run_case)
 
 C1, S1, S2, VIP = '10.1.0.5', '10.2.0.10', '10.2.0.11', '10.9.0.1'
 C6, S6, VIP6 = '2001:db8:1::5', '2001:db8:2::10', '2001:db8:9::1'
@@ -604,6 +605,111 @@ quiet 100
                 {'srv': [out(req, 'srv', ip={'dst': S1})],
                  'cli': [out(rep, 'cli', ip={'src': VIP})]}, {'FWD_C_NAT': 2})
 
+# The agent as a router that answers (pcap ports with addresses and an MTU):
+# its addresses on each side, the server side's MTU.
+RTR_CLI, RTR_SRV, RTR_CLI6, RTR_SRV6 = '10.1.0.1', '10.2.0.1', '2001:db8:1::1', '2001:db8:2::1'
+ROUTER_PORTS = {'port-keys': {
+    'cli': f'address: {RTR_CLI}, address6: "{RTR_CLI6}"',
+    'srv': f'address: {RTR_SRV}, address6: "{RTR_SRV6}", mtu: 1280'}}
+
+
+def icmp_back(frame, port, src, icmp):
+    """The ICMP error a router sends out of port (where frame came in) about
+    frame: from src, TTL 64, quoting the packet as it came, cut at 576 bytes
+    (IPv4) / 1280 (IPv6); scapy computes every length and checksum."""
+    f = Ether(bytes(frame))
+    if IP in f:
+        quote = bytes(f[IP])[:576 - 28]
+        net = IP(src=src, dst=f[IP].src, ttl=64, tos=0xc0, id=0, flags=0)
+    else:
+        quote = bytes(f[IPv6])[:1280 - 48]
+        net = IPv6(src=src, dst=f[IPv6].src, hlim=64)
+    return l2_out(port) / net / icmp / Raw(quote)
+
+
+def case_router_icmp_v4():
+    te = cli(IP(src=C1, dst=S1, ttl=1, id=11) / UDP(sport=33434, dport=33435) / Raw(b't' * 32))
+    ping = cli(IP(src=C1, dst=S1, ttl=1, id=12) / ICMP(type=8, id=5, seq=1) / Raw(b'p' * 56))
+    big = cli(IP(src=C1, dst=S1, flags='DF', id=13) / UDP(sport=5, dport=6) / Raw(b'b' * 1372))
+    fits = cli(IP(src=C1, dst=S1, flags='DF', id=14) / UDP(sport=5, dport=6) / Raw(b'f' * 1252))
+    nodf = cli(IP(src=C1, dst=S1, id=15) / UDP(sport=5, dport=6) / Raw(b'n' * 1372))
+    unreach = cli(IP(src=C1, dst='192.0.2.1', id=16) / UDP(sport=7, dport=8))
+    # never answered: an ICMP error, a multicast destination, a source that is
+    # not a host, a later fragment
+    err = cli(IP(src=C1, dst=S1, ttl=1) / ICMP(type=3, code=3) /
+              IPerror(src=S1, dst=C1) / UDP(sport=6, dport=5))
+    mcast = cli(IP(src=C1, dst='239.1.1.1', ttl=1) / UDP(sport=5, dport=6))
+    zero = cli(IP(src='0.0.0.0', dst=S1, ttl=1) / UDP(sport=68, dport=67))
+    frags = fragment(IP(src=C1, dst=S1, id=99, ttl=64) / UDP(sport=9, dport=9) / Raw(b'z' * 64),
+                     fragsize=32)
+    f1, f2 = cli(frags[0]), cli(frags[1])
+    f2[IP].ttl = 1
+    f2 = Ether(bytes(f2))
+    f1_out = out(f1, 'srv')
+    f1_out[UDP].chksum = Ether(bytes(f1))[UDP].chksum  # the whole datagram's: unchanged
+    router = 'ICMP errors of a router (pcap ports with addresses, server side MTU 1280)'
+    return Case('router_icmp_v4', router + ': time exceeded for TTL 1 (UDP and echo), frag '
+                'needed with the MTU for DF over 1280 (quote cut at 576 bytes), net unreachable '
+                'for no route; none about an ICMP error, to multicast, from 0.0.0.0 or for a '
+                'later fragment; a packet that fits or has no DF goes on',
+                [('cli', x) for x in (te, ping, big, fits, nodf, unreach, err, mcast, zero,
+                                      f1, f2)], [BASIC],
+                {'cli': [icmp_back(te, 'cli', RTR_CLI, ICMP(type=11, code=0)),
+                         icmp_back(ping, 'cli', RTR_CLI, ICMP(type=11, code=0)),
+                         icmp_back(big, 'cli', RTR_CLI, ICMP(type=3, code=4, nexthopmtu=1280)),
+                         icmp_back(unreach, 'cli', RTR_CLI, ICMP(type=3, code=0))],
+                 'srv': [out(fits, 'srv'), out(nodf, 'srv'), f1_out]},
+                {'FWD_C_TTL': 5, 'FWD_C_TOO_BIG': 1, 'FWD_C_NO_ROUTE': 2,
+                 'FWD_C_ICMP_SENT': 4, 'FWD_C_ICMP_LIMITED': 0, 'FWD_C_TX': 7},
+                config=dict(ROUTER_PORTS))
+
+
+def case_router_icmp_v6():
+    te = cli(IPv6(src=C6, dst=S6, hlim=1) / UDP(sport=33434, dport=33435) / Raw(b't' * 32))
+    big = cli(IPv6(src=C6, dst=S6) / UDP(sport=5, dport=6) / Raw(b'b' * 1352))
+    fits = cli(IPv6(src=C6, dst=S6) / UDP(sport=5, dport=6) / Raw(b'f' * 1232))
+    unreach = cli(IPv6(src=C6, dst='2001:db8:77::1') / UDP(sport=7, dport=8))
+    err = cli(IPv6(src=C6, dst=S6, hlim=1) / ICMPv6DestUnreach(code=4) /
+              IPv6(src=S6, dst=C6) / UDP(sport=6, dport=5))
+    mcast = cli(IPv6(src=C6, dst='ff0e::1', hlim=1) / UDP(sport=5, dport=6))
+    return Case('router_icmp_v6', 'ICMPv6 errors of a router: time exceeded for hop limit '
+                '1, packet too big with the MTU for 1400 bytes over 1280 (quote cut at '
+                '1280 bytes), no route; none about an ICMPv6 error or to multicast',
+                [('cli', x) for x in (te, big, fits, unreach, err, mcast)], [BASIC],
+                {'cli': [icmp_back(te, 'cli', RTR_CLI6, ICMPv6TimeExceeded(code=0)),
+                         icmp_back(big, 'cli', RTR_CLI6, ICMPv6PacketTooBig(mtu=1280)),
+                         icmp_back(unreach, 'cli', RTR_CLI6, ICMPv6DestUnreach(code=0))],
+                 'srv': [out(fits, 'srv')]},
+                {'FWD_C_TTL': 2, 'FWD_C_TOO_BIG': 1, 'FWD_C_NO_ROUTE': 2,
+                 'FWD_C_ICMP_SENT': 3, 'FWD_C_TX': 4},
+                config=dict(ROUTER_PORTS))
+
+
+def case_router_icmp_rate():
+    """More errors than the burst at once: about 50 go (a token a millisecond
+    may come back while they are processed), the rest are counted."""
+    n = 100
+    ins = [('cli', cli(IP(src=C1, dst=S1, ttl=1, id=i) / UDP(sport=1, dport=2)))
+           for i in range(n)]
+
+    def check(outputs, stats):
+        sent, limited = stats.get('FWD_C_ICMP_SENT', 0), stats.get('FWD_C_ICMP_LIMITED', 0)
+        got = outputs.get('cli', [])
+        problems = []
+        if not 50 <= sent < 70 or sent + limited != n:
+            problems.append(f'{sent} errors sent and {limited} limited of {n}: want 50 '
+                            'and a few refilled tokens, the rest limited')
+        if len(got) != sent or outputs.get('srv'):
+            problems.append(f'{len(got)} frames out of cli for {sent} errors sent')
+        for i, g in enumerate(got):
+            for d in diff_packets(icmp_back(ins[g[IPerror].id][1], 'cli', RTR_CLI,
+                                            ICMP(type=11, code=0)), g):
+                problems.append(f'cli[{i}] {d}')
+        return problems
+    return Case('router_icmp_rate', 'ICMP errors are rate limited per worker (burst 50, '
+                '1000/s): 100 TTL-expired packets at full speed get about 50 errors',
+                ins, [BASIC], None, {'FWD_C_TTL': n}, config=dict(ROUTER_PORTS), check=check)
+
 
 CASES = [
     case_returned_routed(), case_returned_partial(),
@@ -615,6 +721,7 @@ CASES = [
     case_backup_precedence(), case_fixed_delete(), case_fixed_expiry(), case_update_deny(),
     case_backing_wildcard(), case_icmp_errors(), case_fragments(), case_malformed(),
     case_auth(), case_icmp_echo_nat(),
+    case_router_icmp_v4(), case_router_icmp_v6(), case_router_icmp_rate(),
 ]
 
 

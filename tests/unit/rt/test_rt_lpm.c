@@ -383,3 +383,61 @@ Test(rt_lpm, resolve_is_rate_limited_per_address_and_bounded)
 			     st.ctr[RT_CTR_RESOLVE_FULL], 3002, "every call is counted once");
 	cr_assert_eq(st.ctr[RT_CTR_RESOLVE_ERR], 1024, "offline: nothing to send them to");
 }
+
+static void add_addr(uint32_t ifindex, const uint8_t a[16], uint8_t plen)
+{
+	struct rt_addr ra = { .ifindex = ifindex, .prefix_len = plen };
+
+	memcpy(ra.addr, a, 16);
+	cr_assert_eq(rt_model_addr_add(rt, &ra), 0);
+}
+
+static void v6(uint8_t a[16], const char *s)
+{
+	cr_assert_eq(inet_pton(AF_INET6, s, a), 1);
+}
+
+/* The source of an ICMP error: the receiving interface's address, the one
+ * on the asker's subnet when there are several, of the asker's family. */
+Test(rt_lpm, link_addr_picks_the_address_that_answers_dst)
+{
+	uint8_t a[16], b[16], ll[16], g6[16], g6b[16], d[16], out[16];
+
+	v4(a, "10.1.0.1");
+	v4(b, "192.0.2.1");
+	v6(ll, "fe80::1");
+	v6(g6, "2001:db8:1::1");
+	v6(g6b, "2001:db8:7::1");
+	add_addr(2, a, 24);
+	add_addr(2, ll, 64);
+	add_addr(2, b, 24);
+	add_addr(2, g6, 64);
+	add_addr(2, g6b, 64);
+	cr_assert_eq(rt_publish(rt), 0);
+
+	v4(d, "192.0.2.77");
+	cr_assert_eq(rt_link_addr(rt, 2, d, out), 0);
+	cr_assert_arr_eq(out, b, 16, "the address on the asker's subnet");
+	v4(d, "198.51.100.9");
+	cr_assert_eq(rt_link_addr(rt, 2, d, out), 0);
+	cr_assert_arr_eq(out, a, 16, "off every subnet: the primary (first) address");
+
+	v6(d, "2001:db8:7::42");
+	cr_assert_eq(rt_link_addr(rt, 2, d, out), 0);
+	cr_assert_arr_eq(out, g6b, 16);
+	v6(d, "2001:db8:99::42");
+	cr_assert_eq(rt_link_addr(rt, 2, d, out), 0);
+	cr_assert_arr_eq(out, g6, 16, "a remote asker gets a global address, not fe80::");
+	v6(d, "fe80::99");
+	cr_assert_eq(rt_link_addr(rt, 2, d, out), 0);
+	cr_assert_arr_eq(out, ll, 16, "a link-local asker gets the link-local address");
+
+	/* interface 3 has no address; 99 does not exist */
+	cr_assert_eq(rt_link_addr(rt, 3, d, out), -ENOENT);
+	cr_assert_eq(rt_link_addr(rt, 99, d, out), -ENOENT);
+	/* no IPv4 address on a v6-only link */
+	add_addr(4, g6, 64);
+	cr_assert_eq(rt_publish(rt), 0);
+	v4(d, "10.1.0.9");
+	cr_assert_eq(rt_link_addr(rt, 4, d, out), -ENOENT);
+}
