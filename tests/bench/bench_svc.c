@@ -35,6 +35,14 @@
 #include "common/pkt_csum.h"
 #include "svc_mgr.h"
 
+static char shm_path[96];
+
+static void remove_table(void)
+{
+	if (shm_path[0])
+		unlink(shm_path);
+}
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -163,6 +171,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	snprintf(inst, sizeof(inst), "bsvc%d", (int)getpid());
+	snprintf(shm_path, sizeof(shm_path), "/dev/shm/loom.%s.flow", inst);
+	atexit(remove_table); /* every way out, the early ones too */
 	static struct cfg_diag diag;
 	if (cfg_load_file(SOURCE_ROOT "/deploy/svc-mgr.yaml", &svc_config_schema, &cfg, &diag) < 0) {
 		cfg_diag_print(&diag, stderr);
@@ -242,9 +252,6 @@ int main(int argc, char **argv)
 
 	svc_model_free(&m);
 	svc_flows_close(m.flows);
-	char path[96];
-	snprintf(path, sizeof(path), "/dev/shm/loom.%s.flow", inst);
-	unlink(path);
 	free(pu);
 	return 0;
 }
