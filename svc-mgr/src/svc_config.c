@@ -131,6 +131,25 @@ static void verify_config(struct cfg_verify *v, const void *obj)
 	if (c->icmp_timeout_ms < 5000 || c->udp_timeout_ms < 5000 || c->tcp_new_timeout_ms < 5000)
 		cfg_verify_error(v, "icmp-timeout", "idle timeouts under 5 s give affinities the "
 				 "agents may expire at once (their tolerance is 2 s)");
+	/* Pool addresses belong to one NAT service: two allocating from one
+	 * address would hand out the same outside endpoints. */
+	for (unsigned i = 0; i < c->n_services; i++)
+		for (unsigned a = 0; a < c->services[i].n_pool; a++)
+			for (unsigned j = i; j < c->n_services; j++)
+				for (unsigned b = (j == i ? a + 1 : 0); b < c->services[j].n_pool; b++) {
+					const struct cfg_prefix *x = &c->services[i].pool[a];
+					const struct cfg_prefix *y = &c->services[j].pool[b];
+					const struct cfg_prefix *wide = x->len <= y->len ? x : y;
+					const struct cfg_prefix *narrow = wide == x ? y : x;
+					bool overlap = x->v4 == y->v4;
+					for (unsigned k = 0; overlap && k < 16; k++)
+						overlap = (narrow->addr[k] & wide->mask[k]) == wide->addr[k];
+					if (!overlap)
+						continue;
+					char where[48];
+					snprintf(where, sizeof(where), "services[%u].pool[%u]", j, b);
+					cfg_verify_error(v, where, "overlaps services[%u].pool[%u]", i, a);
+				}
 	/* An observed flow and a decided one of the same key cannot share one
 	 * manager's flow table: observing belongs to another manager, whose
 	 * wildcards come first by precedence (cascaded services). */

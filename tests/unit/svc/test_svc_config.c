@@ -122,6 +122,17 @@ Test(svc_config, mistakes_are_named_with_their_place)
 	cr_assert_neq(load(BASE "fixed-ttl: 1s\n"), 0);
 	cr_assert(said("2 s tolerance"));
 
+	cr_assert_neq(load(BASE "services:\n  - { name: n1, type: nat, clients: [ 10.0.0.0/8 ], "
+			   "pool: [ 203.0.113.0/29 ] }\n  - { name: n2, type: nat, clients: "
+			   "[ 172.16.0.0/12 ], pool: [ 203.0.113.4/30 ] }\n"), 0);
+	cr_assert(said("services[1].pool[0]: overlaps services[0].pool[0]"));
+	cr_assert_neq(load(BASE "services:\n  - { name: n1, type: nat, clients: [ 10.0.0.0/8 ], "
+			   "pool: [ 203.0.113.0/29, 203.0.113.7/32 ] }\n"), 0);
+	cr_assert(said("services[0].pool[1]: overlaps services[0].pool[0]"));
+	cr_assert_eq(load(BASE "services:\n  - { name: n1, type: nat, clients: [ 10.0.0.0/8 ], "
+			  "pool: [ 203.0.113.0/30 ] }\n  - { name: n2, type: nat, clients: "
+			  "[ 172.16.0.0/12 ], pool: [ 203.0.113.4/30 ] }\n"), 0, "adjacent pools are fine");
+
 	cr_assert_neq(load(BASE "icmp-timeout: 2s\n"), 0);
 	cr_assert(said("idle timeouts under 5 s"));
 
