@@ -395,12 +395,28 @@ static void arp_reply(struct fwd_worker *w, const struct pktio_pkt *p,
 
 /* ---- forwarding ----------------------------------------------------------------- */
 
-/* Park a packet whose next hop is being resolved (fwd_dp.h struct fwd_held). */
-static bool hold(struct fwd_worker *w, const struct pktio_pkt *p, const struct pkt_view *v,
-		 const uint8_t dst[16], uint32_t hash, bool local)
+/* The frame leaves by the hop: its MACs and output port. */
+static void to_hop(struct pktio_pkt *p, const struct fwd_hop *h)
 {
-	if (w->nheld == FWD_HOLD_SLOTS || p->len > FWD_HOLD_BYTES)
+	memcpy(p->data, h->dmac, 6);
+	memcpy(p->data + 6, h->smac, 6);
+	p->port = h->port;
+}
+
+/*
+ * Park a packet whose next hop h is being resolved (fwd_dp.h struct
+ * fwd_held), after asking the kernel to resolve it; counted either way.
+ */
+static bool hold(struct fwd_worker *w, const struct pktio_pkt *p, const struct pkt_view *v,
+		 const uint8_t dst[16], uint32_t hash, const struct fwd_hop *hop, bool local)
+{
+	if (w->dp->rt)
+		rt_resolve(w->dp->rt, hop->ifindex, hop->nexthop);
+	if (w->nheld == FWD_HOLD_SLOTS || p->len > FWD_HOLD_BYTES) {
+		count(w, FWD_C_NO_NEIGH);
 		return false;
+	}
+	count(w, FWD_C_NEIGH_HELD);
 	struct fwd_held *h = &w->held[w->nheld++];
 	h->deadline_ns = mono_ns() + FWD_HOLD_NS;
 	h->p = *p;
@@ -497,20 +513,13 @@ static bool icmp_error(struct fwd_worker *w, struct pktio_pkt *p, struct pkt_vie
 
 	fwd_route(w->dp, to, hash, &h);
 	if (h.verdict == RT_NO_NEIGH && may_hold) {
-		if (w->dp->rt)
-			rt_resolve(w->dp->rt, h.ifindex, h.nexthop);
-		if (hold(w, p, v, to, hash, true)) {
-			count(w, FWD_C_NEIGH_HELD);
+		if (hold(w, p, v, to, hash, &h, true))
 			count(w, FWD_C_ICMP_SENT);
-		} else
-			count(w, FWD_C_NO_NEIGH);
 		return false;
 	}
 	if (h.verdict != RT_FORWARD)
 		return false; /* a source we cannot reach, or our own: nothing to answer */
-	memcpy(p->data, h.dmac, 6);
-	memcpy(p->data + 6, h.smac, 6);
-	p->port = h.port;
+	to_hop(p, &h);
 	count(w, FWD_C_ICMP_SENT);
 	return true;
 }
@@ -561,9 +570,7 @@ static void release_held(struct fwd_worker *w)
 				count(w, FWD_C_TTL); /* route_out() checked: not reached */
 				continue;
 			}
-			memcpy(h->p.data, hop.dmac, 6);
-			memcpy(h->p.data + 6, hop.smac, 6);
-			h->p.port = hop.port;
+			to_hop(&h->p, &hop);
 			out[n++] = h->p;
 			count(w, FWD_C_NEIGH_SENT);
 		} else if (hop.verdict != RT_NO_NEIGH || now >= h->deadline_ns) {
@@ -628,21 +635,14 @@ static enum out_kind route_out(struct fwd_worker *w, struct pktio_pkt *p, struct
 											: OUT_NONE;
 	}
 	if (h.verdict == RT_NO_NEIGH) {
-		if (w->dp->rt)
-			rt_resolve(w->dp->rt, h.ifindex, h.nexthop);
-		if (hold(w, p, v, dst, hash, false))
-			count(w, FWD_C_NEIGH_HELD);
-		else
-			count(w, FWD_C_NO_NEIGH);
+		hold(w, p, v, dst, hash, &h, false);
 		return OUT_NONE;
 	}
 	if (pkt_ttl_dec(p->data, v) < 0) {
 		count(w, FWD_C_TTL);
 		return OUT_NONE;
 	}
-	memcpy(p->data, h.dmac, 6);
-	memcpy(p->data + 6, h.smac, 6);
-	p->port = h.port;
+	to_hop(p, &h);
 	return OUT_FWD;
 }
 
