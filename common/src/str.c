@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "common/str.h"
 
@@ -18,11 +19,16 @@ void loom_appendf(char *buf, size_t len, size_t *off, const char *fmt, ...)
 		*off += (size_t)n < len - *off ? (size_t)n : len - *off - 1;
 }
 
+uint64_t loom_hash64(uint64_t h, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 1099511628211ULL;
+	return h;
+}
+
 uint64_t loom_str_hash64(const char *s)
 {
-	uint64_t h = 1469598103934665603ULL;
-
-	for (; *s; s++)
-		h = (h ^ (uint8_t)*s) * 1099511628211ULL;
-	return h;
+	return loom_hash64(LOOM_HASH64_INIT, s, strlen(s));
 }

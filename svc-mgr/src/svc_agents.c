@@ -19,6 +19,7 @@
 #include <zmq.h>
 
 #include "common/log.h"
+#include "common/str.h"
 #include "svc_mgr.h"
 
 #define RX_BATCH 64
@@ -104,12 +105,10 @@ static struct svc_agent *by_rid(struct svc_mgr *m, unsigned sock, const uint8_t 
  */
 static uint64_t agent_id(const struct msg_hello *h, const struct msg_identity *id)
 {
-	uint64_t x = h->instance ^ 0x9e3779b97f4a7c15ULL;
+	uint64_t x = loom_hash64(LOOM_HASH64_INIT, &h->instance, sizeof(h->instance));
 
-	for (const char *p = id->host; *p; p++)
-		x = (x ^ (uint8_t)*p) * 1099511628211ULL;
-	for (unsigned i = 0; i < 16; i++)
-		x = (x ^ id->addr[i]) * 1099511628211ULL;
+	x = loom_hash64(x, id->host, strnlen(id->host, sizeof(id->host)));
+	x = loom_hash64(x, id->addr, 16);
 	return x ? x : 1; /* 0 is a free slot in a flow record */
 }
 

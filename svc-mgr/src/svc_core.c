@@ -96,12 +96,12 @@ static struct msg *start(struct svc_mgr *m, enum msg_type type)
 	return o;
 }
 
-static void add_precedence(struct msg *o, const struct svc_service *s)
+static void add_precedence(struct msg *o, bool lower_better, uint32_t value, uint32_t backup)
 {
 	struct msg_service_prec *sp = &msg_add(o, MSG_S_SERVICE_PREC, true)->u.service_prec;
-	sp->order = s->cfg.precedence_order ? MSG_ORDER_LOWER_BETTER : MSG_ORDER_HIGHER_BETTER;
-	sp->value = s->cfg.precedence;
-	msg_add(o, MSG_S_BACKUP_PREC, true)->u.backup_prec.value = s->cfg.backup_precedence;
+	sp->order = lower_better ? MSG_ORDER_LOWER_BETTER : MSG_ORDER_HIGHER_BETTER;
+	sp->value = value;
+	msg_add(o, MSG_S_BACKUP_PREC, true)->u.backup_prec.value = backup;
 }
 
 static int tx(struct svc_mgr *m, struct svc_agent *a, struct msg *o)
@@ -224,10 +224,7 @@ static void send_wildcard(struct svc_mgr *m, struct svc_agent *a, const struct s
 	w->ttl = ttl;
 	/* the precedence it was sent with: the agent knows a wildcard by its
 	 * criteria and precedence, and a withdrawal must name the same */
-	struct msg_service_prec *sp = &msg_add(o, MSG_S_SERVICE_PREC, true)->u.service_prec;
-	sp->order = wc->prec_lower ? MSG_ORDER_LOWER_BETTER : MSG_ORDER_HIGHER_BETTER;
-	sp->value = wc->prec;
-	msg_add(o, MSG_S_BACKUP_PREC, true)->u.backup_prec.value = wc->backup;
+	add_precedence(o, wc->prec_lower, wc->prec, wc->backup);
 	mgrdata_put(&msg_add(o, MSG_S_MGR_INTEREST, true)->u.mgr_interest, s->id, wc->dir);
 	if (tx(m, a, o) == 0)
 		m->ctr[SVC_C_WILDCARDS_SENT]++;
@@ -418,7 +415,8 @@ static void send_fixed(struct svc_mgr *m, struct svc_agent *a, const struct svc_
 	f->key = dir == FLOW_DIR_ORIG ? ko : kr;
 	f->ttl = ttl;
 	if (s)
-		add_precedence(o, s);
+		add_precedence(o, s->cfg.precedence_order, s->cfg.precedence,
+			       s->cfg.backup_precedence);
 	mgrdata_put(&msg_add(o, MSG_S_MGR_INTEREST, true)->u.mgr_interest, r->svc_id, dir);
 	if (ttl && (r->type == FLOW_T_LB || r->type == FLOW_T_NAT))
 		flow_nat(r, dir, &msg_add(o, MSG_S_ACT_NAT, true)->u.nat);

@@ -15,42 +15,39 @@
 #include "common/str.h"
 #include "svc_mgr.h"
 
+/* An id of 32 bits, never 0 (0 means "none" in a flow record). */
+static uint32_t id32(uint64_t h)
+{
+	uint32_t id = (uint32_t)(h ^ (h >> 32));
+	return id ? id : 1;
+}
+
 uint32_t svc_backend_id(const uint8_t addr[16], uint16_t port)
 {
-	uint64_t h = 1469598103934665603ULL;
+	const uint8_t be[2] = { (uint8_t)(port >> 8), (uint8_t)port };
 
-	for (unsigned i = 0; i < 16; i++)
-		h = (h ^ addr[i]) * 1099511628211ULL;
-	h = (h ^ (port >> 8)) * 1099511628211ULL;
-	h = (h ^ (port & 0xff)) * 1099511628211ULL;
-	uint32_t id = (uint32_t)(h ^ (h >> 32));
-	return id ? id : 1; /* 0 means "no backend" in a flow record */
+	return id32(loom_hash64(loom_hash64(LOOM_HASH64_INIT, addr, 16), be, 2));
 }
 
 /* A service's id names what its flows mean: the name and everything that
  * gives a flow record its sense (type, protocol, address, port; a NAT
- * pool and its port range). The same
- * configuration gives the same ids after a restart; a change of any of them
- * gives a new id, so old flows never take the new meaning. */
+ * pool and its port range). The same configuration gives the same ids
+ * after a restart; a change of any of them gives a new id, so old flows
+ * never take the new meaning. */
 static uint32_t service_id(const struct svc_service_cfg *c)
 {
 	uint64_t h = loom_str_hash64(c->name);
-	const uint8_t *p[] = { (const uint8_t *)&c->type, (const uint8_t *)&c->proto,
-			       c->address, (const uint8_t *)&c->port };
-	const size_t n[] = { sizeof(c->type), sizeof(c->proto), 16, sizeof(c->port) };
 
-	for (unsigned i = 0; i < 4; i++)
-		for (size_t j = 0; j < n[i]; j++)
-			h = (h ^ p[i][j]) * 1099511628211ULL;
+	h = loom_hash64(h, &c->type, sizeof(c->type));
+	h = loom_hash64(h, &c->proto, sizeof(c->proto));
+	h = loom_hash64(h, c->address, 16);
+	h = loom_hash64(h, &c->port, sizeof(c->port));
 	if (c->type == SVC_TYPE_NAT) { /* a flow's mapping belongs to its pool */
-		const uint8_t *q = (const uint8_t *)c->pool;
-		for (size_t j = 0; j < c->n_pool * sizeof(c->pool[0]); j++)
-			h = (h ^ q[j]) * 1099511628211ULL;
-		h = (h ^ c->port_min) * 1099511628211ULL;
-		h = (h ^ c->port_max) * 1099511628211ULL;
+		h = loom_hash64(h, c->pool, c->n_pool * sizeof(c->pool[0]));
+		h = loom_hash64(h, &c->port_min, sizeof(c->port_min));
+		h = loom_hash64(h, &c->port_max, sizeof(c->port_max));
 	}
-	uint32_t id = (uint32_t)(h ^ (h >> 32));
-	return id ? id : 1;
+	return id32(h);
 }
 
 /* The active service of that id, else one that is draining. */
