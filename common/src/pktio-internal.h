@@ -60,6 +60,34 @@ static inline void pktio_stat_add(struct pktio *io, unsigned q, enum pktio_stat 
 	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
 }
 
+/* Take up to max packets from port's socket of queue q (a back end's own). */
+typedef unsigned pktio_rx_port_fn(struct pktio *io, unsigned q, unsigned port, void *arg,
+				  struct pktio_pkt *pkts, unsigned max);
+
+/*
+ * A burst from a queue's sockets, one per port, round robin from *first,
+ * which moves on by one each burst so a busy port cannot starve the
+ * others. Counts what it received. For the back ends with a socket per
+ * port and queue (AF_PACKET, AF_XDP).
+ */
+static inline int pktio_rx_ports(struct pktio *io, unsigned q, unsigned *first,
+				 pktio_rx_port_fn *rx, void *arg, struct pktio_pkt *pkts,
+				 unsigned max)
+{
+	unsigned n = 0, p = *first;
+
+	for (unsigned i = 0; i < io->n_ports && n < max; i++) {
+		n += rx(io, q, p, arg, pkts + n, max - n);
+		if (++p == io->n_ports)
+			p = 0;
+	}
+	if (++*first >= io->n_ports)
+		*first = 0;
+	if (n)
+		pktio_stat_add(io, q, PKTIO_ST_RX_PKTS, n);
+	return (int)n;
+}
+
 extern const struct pktio_ops pktio_afpacket_ops;
 extern const struct pktio_ops pktio_pcap_ops;
 extern const struct pktio_ops pktio_afxdp_ops;

@@ -356,23 +356,20 @@ static unsigned afp_rx_sock(struct pktio *io, unsigned q, struct afp_sock *s, ui
 	return n;
 }
 
+static unsigned afp_rx_port(struct pktio *io, unsigned q, unsigned port, void *arg,
+			    struct pktio_pkt *pkts, unsigned max)
+{
+	struct afp_be *be = arg;
+
+	return afp_rx_sock(io, q, &be->qs[q].s[port], (uint16_t)port, be->vnet, pkts, max);
+}
+
 static int afp_rx_burst(struct pktio *io, unsigned q, struct pktio_pkt *pkts, unsigned max)
 {
 	struct afp_be *be = io->priv;
-	struct afp_queue *aq = &be->qs[q];
-	unsigned n = 0, p = aq->first_port;
 
 	afp_rx_release(io, q);
-	for (unsigned i = 0; i < io->n_ports && n < max; i++) {
-		n += afp_rx_sock(io, q, &aq->s[p], (uint16_t)p, be->vnet, pkts + n, max - n);
-		if (++p == io->n_ports)
-			p = 0;
-	}
-	if (++aq->first_port >= io->n_ports)
-		aq->first_port = 0;
-	if (n)
-		pktio_stat_add(io, q, PKTIO_ST_RX_PKTS, n);
-	return (int)n;
+	return pktio_rx_ports(io, q, &be->qs[q].first_port, afp_rx_port, be, pkts, max);
 }
 
 static int afp_tx_burst(struct pktio *io, unsigned q, const struct pktio_pkt *pkts, unsigned n)

@@ -640,29 +640,30 @@ static unsigned axp_rx_sock(struct pktio *io, unsigned q, struct axp_sock *s, ui
 	return n;
 }
 
+/* One stamp per burst: no per-packet time without XDP metadata. */
+struct axp_rx_arg {
+	struct axp_be *be;
+	uint64_t now;
+};
+
+static unsigned axp_rx_port(struct pktio *io, unsigned q, unsigned port, void *arg,
+			    struct pktio_pkt *pkts, unsigned max)
+{
+	struct axp_rx_arg *x = arg;
+
+	return axp_rx_sock(io, q, &x->be->qs[q].s[port], (uint16_t)port, x->be->frame_size, x->now,
+			   pkts, max);
+}
+
 static int axp_rx_burst(struct pktio *io, unsigned q, struct pktio_pkt *pkts, unsigned max)
 {
-	struct axp_be *be = io->priv;
-	struct axp_queue *aq = &be->qs[q];
-	unsigned n = 0, p = aq->first_port;
+	struct axp_rx_arg x = { .be = io->priv };
 	struct timespec ts;
-	uint64_t now;
 
 	axp_rx_release(io, q);
-	/* No per-packet time without XDP metadata: one stamp per burst. */
 	clock_gettime(CLOCK_REALTIME, &ts);
-	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-	for (unsigned i = 0; i < io->n_ports && n < max; i++) {
-		n += axp_rx_sock(io, q, &aq->s[p], (uint16_t)p, be->frame_size, now, pkts + n,
-				 max - n);
-		if (++p == io->n_ports)
-			p = 0;
-	}
-	if (++aq->first_port >= io->n_ports)
-		aq->first_port = 0;
-	if (n)
-		pktio_stat_add(io, q, PKTIO_ST_RX_PKTS, n);
-	return (int)n;
+	x.now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return pktio_rx_ports(io, q, &x.be->qs[q].first_port, axp_rx_port, &x, pkts, max);
 }
 
 static int axp_tx_burst(struct pktio *io, unsigned q, const struct pktio_pkt *pkts, unsigned n)
