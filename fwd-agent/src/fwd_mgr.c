@@ -198,8 +198,12 @@ static void handle(struct mgr *g, const struct msg *m)
 			g->heard = true;
 			for (unsigned i = 0; i < all->n; i++)
 				every &= all->m[i].heard;
-			if (every)
+			/* publish what came before it first: a worker that sees
+			 * ready reads its next input packet at once */
+			if (every) {
+				fwd_aff_publish(all->aff, ev_now_ms());
 				atomic_store(&all->ready, true);
+			}
 		}
 		break;
 	case MSG_T_HELLO:
