@@ -10,12 +10,14 @@ packages=(
 	gcc meson ninja-build pkg-config
 	libjansson-dev # loomctl's JSON output (and the provisioner's REST API)
 	liburcu-dev libzmq3-dev libmsgpack-dev libcap-dev libyaml-dev libsodium-dev libmnl-dev libbpf-dev
+	libsqlite3-dev libmicrohttpd-dev # the provisioner's database and REST API
 	# unit tests, sanitizers, fuzzing (clang's libFuzzer runtime)
 	libcriterion-dev clang libclang-rt-14-dev
 	# packet fixtures and integration tests (Debian's python3, not a pyenv one)
 	python3 python3-scapy python3-pytest
 	# the namespace lab
 	iproute2 iputils-ping nftables nginx-light curl iperf3 procps
+	runit # the portable supervised set-up (deploy/runit)
 )
 
 missing=()
