@@ -29,6 +29,8 @@ struct fwd_aff {
 	struct shm_table *fwdstats;      /* per forward address (information flag) */
 	struct shm_snap *snap;
 	uint64_t caps;
+	bool has_direct_via;             /* host mode with a direct return path */
+	uint8_t direct_via[16];
 	struct aff_wild wild[AFF_MAX_WILDCARDS];
 	uint32_t nwild;
 	bool dirty;
@@ -324,6 +326,9 @@ static enum fwd_upd apply_fixed(struct fwd_aff *a, uint16_t owner, const struct 
 		return FWD_UPD_NO_WILDCARD;
 
 	set_dispatch(&u.act, mf->dispatch, mf->info, mf->forward);
+	if (a->has_direct_via && !mf->dispatch && (u.act.flags & AFF_F_NAT) &&
+	    (u.act.nat_fields & MSG_NAT_SADDR))
+		set_dispatch(&u.act, true, mf->info, a->direct_via);
 	note_forward(a, &u.act, now_ms);
 	memset(&v, 0, sizeof(v));
 	aff_fixed_set_actions(&v, &u.act);
@@ -543,6 +548,11 @@ int fwd_aff_open(const struct fwd_aff_cfg *cfg, struct fwd_aff **out,
 	if (!a)
 		return -ENOMEM;
 	a->caps = cfg->caps;
+	if (cfg->direct_via) {
+		static const uint8_t zero[16];
+		memcpy(a->direct_via, cfg->direct_via, 16);
+		a->has_direct_via = memcmp(a->direct_via, zero, 16) != 0;
+	}
 	r = shm_table_open_writer(cfg->instance, "affinity", &g, &cfg->perm, &a->fixed, rep);
 	if (r < 0) {
 		free(a);

@@ -44,6 +44,11 @@ struct fwd_aff_cfg {
 	uint32_t rcu_slots;      /* reader threads across all processes */
 	uint64_t caps;           /* MSG_CAP() set of the actions this agent performs */
 	struct shm_perm perm;
+	/* Host mode (seed 002): a fixed affinity that rewrites the source (a
+	 * reply translated here instead of at the ingress agent) and names no
+	 * forward address is dispatched to this next hop, the direct return
+	 * path. NULL, or all zero: routed by its destination as usual. */
+	const uint8_t *direct_via;
 };
 
 struct fwd_aff_stats {

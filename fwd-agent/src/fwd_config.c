@@ -15,6 +15,7 @@
 static const char *const log_levels[] = { "err", "warn", "notice", "info", "debug", NULL };
 static const char *const backends[] = { "afpacket", "pcap", "afxdp", NULL };
 static const char *const paces[] = { "fast", "real", NULL };
+static const char *const modes[] = { "router", "host", NULL };
 
 /* A MAC address, 02:00:00:00:00:01. */
 static int parse_mac(const struct cfg_field *f, const char *s, size_t len, void *field,
@@ -97,6 +98,11 @@ static void verify_config(struct cfg_verify *v, const void *obj)
 			if (!strcmp(f->name, c->interfaces[j].name))
 				cfg_verify_error(v, where, "same name as interfaces[%u]", j);
 	}
+	if (c->mode != FWD_MODE_HOST && !addr_unset(c->direct_via))
+		cfg_verify_error(v, "direct-return-via", "is for host mode (mode: host)");
+	if (c->mode == FWD_MODE_HOST && c->backend == FWD_IO_AFXDP)
+		cfg_verify_error(v, "mode", "host mode needs the afpacket or pcap back end "
+				 "(its fallback is the kernel's own forwarding)");
 	for (unsigned i = 0; i < c->n_routes; i++) {
 		unsigned j;
 		for (j = 0; j < c->n_interfaces; j++)
@@ -225,6 +231,10 @@ static const struct cfg_field config_rows[] = {
 	  .def = "true" },
 	{ .key = "advertise", .type = CFG_BOOL, CFG_AT(struct fwd_config, act_advertise),
 	  .def = "true" },
+	{ .key = "mode", .type = CFG_ENUM, CFG_AT(struct fwd_config, mode), .names = modes,
+	  .def = "router" },
+	{ .key = "direct-return-via", .type = CFG_ADDR, CFG_AT(struct fwd_config, direct_via),
+	  .def = "::" },
 };
 
 const struct cfg_schema fwd_config_schema =

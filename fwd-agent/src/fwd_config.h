@@ -17,6 +17,7 @@
 
 enum fwd_backend { FWD_IO_AFPACKET, FWD_IO_PCAP, FWD_IO_AFXDP };
 enum fwd_pace { FWD_PACE_FAST, FWD_PACE_REAL };
+enum fwd_mode { FWD_MODE_ROUTER, FWD_MODE_HOST };
 
 struct fwd_iface_cfg {
 	char name[16];
@@ -89,6 +90,9 @@ struct fwd_config {
 	uint32_t busy_poll_us;       /* workers poll this long before sleeping */
 
 	bool act_nat, act_seq, act_interest, act_advertise;
+
+	unsigned mode;               /* enum fwd_mode */
+	uint8_t direct_via[16];      /* host mode: next hop of translated replies ("::": routed) */
 };
 
 extern const struct cfg_schema fwd_config_schema;

@@ -366,6 +366,7 @@ static void teardown(struct fwd_daemon *d)
 	if (d->threads_started)
 		for (unsigned i = 0; i < d->nworkers; i++)
 			pthread_join(d->threads[i], NULL);
+	fwd_nft_release(); /* host mode: the kernel forwards again from here on */
 	if (d->workers)
 		write_stats(d);
 	for (unsigned i = 0; d->workers && i < d->workers_ready; i++)
@@ -424,6 +425,7 @@ int fwd_daemon_run(const struct fwd_config *cfg)
 		.instance = cfg->instance, .capacity = cfg->fixed_affinities,
 		.lanes = d.nworkers, .rcu_slots = cfg->reader_slots, .caps = fwd_config_caps(cfg),
 		.perm = { .mode = 0600, .gid = (gid_t)-1 },
+		.direct_via = cfg->mode == FWD_MODE_HOST ? cfg->direct_via : NULL,
 	};
 	if (cfg->shm_group[0]) {
 		struct group *g = getgrnam(cfg->shm_group);
@@ -469,7 +471,8 @@ int fwd_daemon_run(const struct fwd_config *cfg)
 		const char *names[FWD_MAX_INTERFACES];
 		for (unsigned i = 0; i < cfg->n_interfaces; i++)
 			names[i] = cfg->interfaces[i].name;
-		if ((r = fwd_nft_install(cfg->instance, names, cfg->n_interfaces)) < 0)
+		if ((r = fwd_nft_install(cfg->instance, names, cfg->n_interfaces,
+					    cfg->mode == FWD_MODE_HOST)) < 0)
 			goto out;
 	}
 

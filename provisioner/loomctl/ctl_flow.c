@@ -29,7 +29,7 @@ static const char *const state_names[] = { FLOW_STATE_LIST(STATE_NAME) };
 static const char *const type_names[] = { NULL, "lb", "nat", "seen", "pass" };
 
 static const char *const flag_names[] = { "fin-orig", "fin-reply", "rst", "no-interest",
-					  "counted" };
+					  "counted", "direct", "bytes" };
 
 const char *ctl_flow_type_name(uint8_t type, char *buf, size_t len)
 {

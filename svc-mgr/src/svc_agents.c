@@ -300,6 +300,7 @@ void svc_agents_tick(struct svc_agents *ag, uint64_t now)
 			a->live = false;
 			a->stale = true; /* its route is kept: a word from it brings it back */
 			m->ctr[SVC_C_AGENTS_LOST]++;
+			svc_core_agent_lost(m, a);
 			continue;
 		}
 		send_heartbeat(ag, a);

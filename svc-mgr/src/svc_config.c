@@ -17,6 +17,7 @@ static const char *const algorithms[] = { "rr", "wrr", "wlc", "maglev", NULL };
 static const char *const hashes[] = { "source", "flow", NULL };
 static const char *const orders[] = { "higher", "lower", NULL };
 static const char *const checks[] = { "none", "tcp", "http", NULL };
+static const char *const directs[] = { "never", "always", "established", "bytes", NULL };
 
 uint8_t svc_proto_number(unsigned proto_cfg, bool v6)
 {
@@ -100,6 +101,20 @@ static void verify_service(struct cfg_verify *v, const void *obj)
 	}
 	if (s->persistence_ms && s->type != SVC_TYPE_LB)
 		cfg_verify_error(v, "persistence", "only a load-balancing service has it");
+	if (s->direct_return != SVC_DIRECT_NEVER) {
+		bool hosted = false;
+		for (unsigned i = 0; i < s->n_backends; i++)
+			hosted |= s->backends[i].host_agent[0] != 0;
+		if (s->type != SVC_TYPE_LB)
+			cfg_verify_error(v, "direct-return", "only a load-balancing service has it");
+		else if (!hosted)
+			cfg_verify_error(v, "direct-return", "no backend names its host-agent");
+	}
+	if (s->direct_return == SVC_DIRECT_BYTES && !s->direct_bytes)
+		cfg_verify_error(v, "direct-return-bytes", "direct-return: bytes needs the "
+				 "threshold (bytes of replies, 1 or more)");
+	if (s->direct_return != SVC_DIRECT_BYTES && s->direct_bytes)
+		cfg_verify_error(v, "direct-return-bytes", "only with direct-return: bytes");
 }
 
 static void verify_config(struct cfg_verify *v, const void *obj)
@@ -182,6 +197,8 @@ static const struct cfg_field backend_rows[] = {
 	{ .key = "port", .type = CFG_UINT, CFG_AT(struct svc_backend_cfg, port), .def = "0" },
 	{ .key = "weight", .type = CFG_UINT, CFG_AT(struct svc_backend_cfg, weight), .def = "1",
 	  .max = 65535 },
+	{ .key = "host-agent", .type = CFG_STRING, CFG_AT(struct svc_backend_cfg, host_agent),
+	  .def = "" },
 };
 static const struct cfg_schema backend_schema =
 	CFG_SCHEMA("backend", struct svc_backend_cfg, backend_rows, NULL);
@@ -246,6 +263,10 @@ static const struct cfg_field service_rows[] = {
 	  .def = "1024", .min = 1 },
 	{ .key = "port-max", .type = CFG_UINT, CFG_AT(struct svc_service_cfg, port_max),
 	  .def = "65535", .min = 1 },
+	{ .key = "direct-return", .type = CFG_ENUM, CFG_AT(struct svc_service_cfg, direct_return),
+	  .names = directs, .def = "never" },
+	{ .key = "direct-return-bytes", .type = CFG_UINT,
+	  CFG_AT(struct svc_service_cfg, direct_bytes), .def = "0", .max = UINT32_MAX },
 };
 static const struct cfg_schema service_schema =
 	CFG_SCHEMA("service", struct svc_service_cfg, service_rows, verify_service);

@@ -25,10 +25,19 @@
 enum svc_type { SVC_TYPE_LB, SVC_TYPE_NAT, SVC_TYPE_OBSERVE };
 enum svc_proto_cfg { SVC_P_TCP, SVC_P_UDP, SVC_P_ICMP, SVC_P_ANY };
 
+/* When a backend's host agent translates the replies itself (seed 002). */
+enum svc_direct {
+	SVC_DIRECT_NEVER,        /* replies always through the ingress agent */
+	SVC_DIRECT_ALWAYS,       /* from the first packet on */
+	SVC_DIRECT_ESTABLISHED,  /* once the server has answered the handshake */
+	SVC_DIRECT_BYTES,        /* once the replies carried direct-return-bytes */
+};
+
 struct svc_backend_cfg {
 	uint8_t address[16];
 	uint16_t port;               /* 0: the service's port */
 	uint32_t weight;             /* 0: drained */
+	char host_agent[32];         /* instance of the agent on its host ("": none) */
 };
 
 struct svc_health_cfg {
@@ -63,6 +72,8 @@ struct svc_service_cfg {
 	struct cfg_prefix pool[SVC_MAX_PREFIXES]; /* nat: outside addresses */
 	unsigned n_pool;
 	uint16_t port_min, port_max; /* nat: outside ports */
+	unsigned direct_return;      /* enum svc_direct */
+	uint64_t direct_bytes;       /* SVC_DIRECT_BYTES: the threshold */
 };
 
 struct svc_agent_key_cfg {

@@ -244,6 +244,29 @@ static void for_agents(struct svc_mgr *m, struct svc_agent *only,
 
 static bool agent_can(const struct svc_agent *a, enum msg_seg_type action);
 
+static bool is_host_agent(const struct svc_mgr *m, const struct svc_agent *a);
+
+/*
+ * Which wildcards go to agent a: all of them, except to a host agent (the
+ * agent on a backend's host, seed 002), which gets only the reply
+ * wildcards of the backends it hosts: it sees nothing else of the service,
+ * and a fixed affinity needs a wildcard of ours behind it there too.
+ */
+static bool wc_for(const struct svc_mgr *m, const struct svc_agent *a,
+		   const struct svc_service *s, const struct svc_wc *wc)
+{
+	if (!is_host_agent(m, a))
+		return true;
+	if (wc->dir != FLOW_DIR_REPLY)
+		return false;
+	for (unsigned b = 0; b < s->nb; b++)
+		if (s->backends[b].host_agent == a->instance &&
+		    !memcmp(s->backends[b].addr, wc->w.key.saddr, 16) &&
+		    htons(s->backends[b].port) == wc->w.key.sport)
+			return true;
+	return false;
+}
+
 static void wildcards_to(struct svc_mgr *m, struct svc_agent *a, void *arg)
 {
 	(void)arg;
@@ -253,7 +276,8 @@ static void wildcards_to(struct svc_mgr *m, struct svc_agent *a, void *arg)
 		if (s->cfg.type != SVC_TYPE_OBSERVE && !agent_can(a, MSG_S_ACT_NAT))
 			continue;
 		for (unsigned k = 0; k < s->nwc; k++)
-			send_wildcard(m, a, s, &s->wc[k], wildcard_ttl_s(m));
+			if (wc_for(m, a, s, &s->wc[k]))
+				send_wildcard(m, a, s, &s->wc[k], wildcard_ttl_s(m));
 	}
 }
 
@@ -276,7 +300,8 @@ static void withdraw_to(struct svc_mgr *m, struct svc_agent *a, void *arg)
 	const struct withdraw_arg *x = arg;
 
 	for (unsigned k = 0; k < x->n; k++)
-		send_wildcard(m, a, x->s, &x->gone[k], 0);
+		if (wc_for(m, a, x->s, &x->gone[k]))
+			send_wildcard(m, a, x->s, &x->gone[k], 0);
 }
 
 /*
@@ -351,6 +376,9 @@ out:
 void svc_core_wildcards(struct svc_mgr *m, struct svc_agent *a)
 {
 	for_agents(m, a, wildcards_to, NULL);
+	/* a host agent (back): hand it the reply translations it should hold */
+	if (a && is_host_agent(m, a))
+		svc_core_direct_refresh(m);
 }
 
 /* ---- fixed affinities --------------------------------------------------------- */
@@ -402,10 +430,13 @@ static void flow_nat(const struct flow_rec *r, uint8_t dir, struct msg_nat *nat)
 /*
  * Send one direction's fixed affinity of r to agent a, with ttl, carrying
  * packet back if not NULL. A TTL 0 withdraws it (no actions needed then).
+ * Without translate, the affinity only lets the packets pass (with the
+ * interest criteria): a host agent's reply affinity while the replies go
+ * through the ingress agent.
  */
-static void send_fixed(struct svc_mgr *m, struct svc_agent *a, const struct svc_service *s,
-		       const struct flow_rec *r, uint8_t dir, uint32_t ttl,
-		       const struct msg_ip_packet *packet)
+static void send_fixed_as(struct svc_mgr *m, struct svc_agent *a, const struct svc_service *s,
+			  const struct flow_rec *r, uint8_t dir, uint32_t ttl,
+			  const struct msg_ip_packet *packet, bool translate)
 {
 	struct flow_key ko, kr;
 	struct msg *o = start(m, MSG_T_UPDATE_FIXED);
@@ -418,7 +449,7 @@ static void send_fixed(struct svc_mgr *m, struct svc_agent *a, const struct svc_
 		add_precedence(o, s->cfg.precedence_order, s->cfg.precedence,
 			       s->cfg.backup_precedence);
 	mgrdata_put(&msg_add(o, MSG_S_MGR_INTEREST, true)->u.mgr_interest, r->svc_id, dir);
-	if (ttl && (r->type == FLOW_T_LB || r->type == FLOW_T_NAT))
+	if (ttl && translate && (r->type == FLOW_T_LB || r->type == FLOW_T_NAT))
 		flow_nat(r, dir, &msg_add(o, MSG_S_ACT_NAT, true)->u.nat);
 	if (ttl && r->proto == 6 && !(r->flags & FLOW_F_NO_INTEREST) && s && s->cfg.track &&
 	    agent_can(a, MSG_S_ACT_INTEREST) && r->type != FLOW_T_PASS) {
@@ -431,6 +462,13 @@ static void send_fixed(struct svc_mgr *m, struct svc_agent *a, const struct svc_
 		msg_add(o, MSG_S_IP_PACKET, true)->u.ip_packet = *packet;
 	if (tx(m, a, o) == 0)
 		m->ctr[ttl ? SVC_C_FIXED_SENT : SVC_C_WITHDRAWN]++;
+}
+
+static void send_fixed(struct svc_mgr *m, struct svc_agent *a, const struct svc_service *s,
+		       const struct flow_rec *r, uint8_t dir, uint32_t ttl,
+		       const struct msg_ip_packet *packet)
+{
+	send_fixed_as(m, a, s, r, dir, ttl, packet, true);
 }
 
 static void return_packet(struct svc_mgr *m, struct svc_agent *a,
@@ -692,18 +730,151 @@ static struct svc_agent *agent_by_id(struct svc_mgr *m, uint64_t id)
 	return NULL;
 }
 
-/* Withdraw both fixed affinities of r from every agent that may hold them. */
+static struct svc_agent *host_of(struct svc_mgr *m, struct svc_service *s,
+				 const struct flow_rec *r);
+
+/* Withdraw both fixed affinities of r from every agent that may hold them
+ * (a host agent holds only the reply's). */
 static void withdraw_flow(struct svc_mgr *m, const struct flow_rec *r)
 {
 	struct svc_service *s = svc_model_find(m, r->svc_id);
+	struct svc_agent *host = host_of(m, s, r);
 
 	for (unsigned i = 0; i < FLOW_MAX_AGENTS; i++) {
 		struct svc_agent *a = r->agents[i] ? agent_by_id(m, r->agents[i]) : NULL;
 		if (!a)
 			continue;
-		send_fixed(m, a, s, r, FLOW_DIR_ORIG, 0, NULL);
+		if (a != host)
+			send_fixed(m, a, s, r, FLOW_DIR_ORIG, 0, NULL);
 		send_fixed(m, a, s, r, FLOW_DIR_REPLY, 0, NULL);
 	}
+}
+
+/* ---- direct return (host agents, seed 002) ---------------------------------------- */
+
+static bool is_host_agent(const struct svc_mgr *m, const struct svc_agent *a)
+{
+	for (unsigned i = 0; i < m->nsvcs; i++)
+		for (unsigned b = 0; b < m->svcs[i]->nb; b++)
+			if (m->svcs[i]->backends[b].host_agent == a->instance)
+				return true;
+	return false;
+}
+
+/* The live host agent of r's backend, if it has one. */
+static struct svc_agent *host_of(struct svc_mgr *m, struct svc_service *s,
+				 const struct flow_rec *r)
+{
+	const struct svc_backend *b;
+
+	if (!s || r->type != FLOW_T_LB || !(b = svc_model_backend(s, r->backend_id)) ||
+	    !b->host_agent)
+		return NULL;
+	for (unsigned i = 0; i < SVC_MAX_AGENTS; i++)
+		if (m->agents[i].live && m->agents[i].instance == b->host_agent)
+			return &m->agents[i];
+	return NULL;
+}
+
+/* Should r's replies be translated on the backend's host now? */
+static bool wants_direct(const struct svc_service *s, const struct flow_rec *r)
+{
+	switch (s->cfg.direct_return) {
+	case SVC_DIRECT_ALWAYS:
+		return true;
+	case SVC_DIRECT_ESTABLISHED:
+		return r->state >= FLOW_S_EST;
+	case SVC_DIRECT_BYTES:
+		return (r->flags & FLOW_F_BYTES) != 0;
+	default:
+		return false;
+	}
+}
+
+/*
+ * Give host agent h r's reply affinity as the service wants it now: with
+ * the translation (the host sends the replies straight to the client), or
+ * without (they pass, to be translated by the ingress agent). Both carry
+ * the interest criteria, so the flow's state follows the replies wherever
+ * they go. Updates r's flags; the caller stores r.
+ */
+static void send_host(struct svc_mgr *m, struct svc_agent *h, const struct svc_service *s,
+		      struct flow_rec *r, const struct msg_ip_packet *packet)
+{
+	bool direct = wants_direct(s, r), was = r->flags & FLOW_F_DIRECT;
+
+	send_fixed_as(m, h, s, r, FLOW_DIR_REPLY, r->ttl_s, packet, direct);
+	remember_agent(r, h);
+	if (direct)
+		r->flags |= FLOW_F_DIRECT;
+	else
+		r->flags &= (uint16_t)~FLOW_F_DIRECT;
+	if (direct && !was)
+		m->ctr[SVC_C_DIRECT_HANDED]++;
+	else if (!direct && was)
+		m->ctr[SVC_C_DIRECT_TAKEN]++;
+}
+
+#define DIRECT_BATCH 1024u
+
+struct direct_ctx {
+	struct svc_mgr *m;
+	unsigned n;
+	struct flow_rec r[DIRECT_BATCH];
+};
+
+/* Flows whose reply translation is not where it should be. */
+static int direct_cb(const struct flow_key *orig, const struct flow_rec *r, void *arg)
+{
+	struct direct_ctx *x = arg;
+	struct svc_service *s;
+	struct svc_agent *h;
+
+	(void)orig;
+	if (r->type != FLOW_T_LB || r->owner != x->m->instance || r->state >= FLOW_S_CLOSING ||
+	    !(s = svc_model_find(x->m, r->svc_id)))
+		return 0;
+	h = host_of(x->m, s, r);
+	bool want = h && wants_direct(s, r), have = r->flags & FLOW_F_DIRECT;
+	if (want == have)
+		return 0;
+	if (x->n == DIRECT_BATCH)
+		return 1;
+	x->r[x->n++] = *r;
+	return 0;
+}
+
+void svc_core_direct_refresh(struct svc_mgr *m)
+{
+	static struct direct_ctx x;
+	uint32_t pos = 0;
+
+	x.m = m;
+	do {
+		x.n = 0;
+		svc_flows_walk(m->flows, &pos, svc_flows_capacity(m->flows), direct_cb, &x);
+		for (unsigned i = 0; i < x.n; i++) {
+			struct flow_rec *r = &x.r[i];
+			struct svc_service *s = svc_model_find(m, r->svc_id);
+			struct svc_agent *h = host_of(m, s, r);
+			if (h) {
+				send_host(m, h, s, r, NULL);
+			} else {
+				/* its host agent is gone: the kernel there forwards the
+				 * replies the normal way, and the ingress agent
+				 * translates them (asking us if its copy ran out) */
+				r->flags &= (uint16_t)~FLOW_F_DIRECT;
+				m->ctr[SVC_C_DIRECT_FALLBACK]++;
+			}
+			svc_flows_put(m->flows, r);
+		}
+	} while (pos != 0);
+}
+
+void svc_core_agent_lost(struct svc_mgr *m, struct svc_agent *a)
+{
+	if (is_host_agent(m, a))
+		svc_core_direct_refresh(m);
 }
 
 /* ---- punts -------------------------------------------------------------------- */
@@ -802,10 +973,16 @@ static void on_punt(struct svc_mgr *m, struct svc_agent *a, const struct msg *in
 			return_packet(m, a, pkt);
 			return;
 		}
-		remember_agent(&r, a);
 		touch(m, &r, now);
-		svc_flows_put(m->flows, &r);
-		send_flow(m, a, fs, &r, pdir, pkt);
+		if (pdir == FLOW_DIR_REPLY && host_of(m, fs, &r) == a) {
+			/* the backend's host agent: only the reply is its own */
+			send_host(m, a, fs, &r, pkt);
+			svc_flows_put(m->flows, &r);
+		} else {
+			remember_agent(&r, a);
+			svc_flows_put(m->flows, &r);
+			send_flow(m, a, fs, &r, pdir, pkt);
+		}
 		m->ctr[SVC_C_ANSWERED]++;
 		if (fs)
 			fs->answered++;
@@ -912,6 +1089,12 @@ record:
 	s->active_flows++;
 	s->decided++;
 	m->ctr[SVC_C_DECIDED]++;
+	struct svc_agent *h = s->cfg.direct_return != SVC_DIRECT_NEVER ? host_of(m, s, &r) : NULL;
+	if (h && h != a) {
+		/* first, so the host has it before the server can answer */
+		send_host(m, h, s, &r, NULL);
+		svc_flows_put(m->flows, &r);
+	}
 	send_flow(m, a, s, &r, dir, pkt);
 }
 
@@ -960,6 +1143,11 @@ static void on_interest(struct svc_mgr *m, struct svc_agent *a, const struct msg
 	remember_agent(&r, a);
 	if (r.state < FLOW_S_CLOSING)
 		touch(m, &r, now);
+	/* the handshake done (or the byte count reached): the host's turn */
+	struct svc_service *fs = svc_model_find(m, r.svc_id);
+	struct svc_agent *h = fs ? host_of(m, fs, &r) : NULL;
+	if (h && !(r.flags & FLOW_F_DIRECT) && wants_direct(fs, &r))
+		send_host(m, h, fs, &r, NULL);
 	svc_flows_put(m->flows, &r);
 	if (ps)
 		return_packet(m, a, &ps->u.ip_packet);

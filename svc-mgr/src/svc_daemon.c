@@ -97,6 +97,7 @@ static void reload(struct svc_daemon *d)
 		log_errno(r, "reloading the services (partly applied)");
 	svc_core_withdraw(&d->m);
 	svc_core_wildcards(&d->m, NULL);
+	svc_core_direct_refresh(&d->m); /* direct-return or host agents changed */
 	publish(d);
 	log_notice("reloaded %s: %u services", d->path, d->cfg->n_services);
 }

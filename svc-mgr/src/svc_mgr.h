@@ -68,7 +68,10 @@
 	X(SVC_C_RX_UNEXPECTED, "rx-unexpected") /* a message type agents do not send */  \
 	X(SVC_C_HELLOS, "hellos")                                                        \
 	X(SVC_C_AGENTS_LOST, "agents-lost")                                              \
-	X(SVC_C_ERRORS_RX, "errors-received")
+	X(SVC_C_ERRORS_RX, "errors-received")                                            \
+	X(SVC_C_DIRECT_HANDED, "direct-handed") /* reply translations given to host agents */ \
+	X(SVC_C_DIRECT_TAKEN, "direct-taken")   /* ... taken back (service changed) */     \
+	X(SVC_C_DIRECT_FALLBACK, "direct-fallback") /* ... lost with their host agent */
 
 enum svc_ctr { SVC_CTR_LIST(LOOM_XENUM) SVC_C__COUNT };
 const char *svc_ctr_str(enum svc_ctr c);
@@ -80,6 +83,7 @@ struct svc_backend {
 	uint8_t addr[16];
 	uint16_t port;           /* host order; the service's port when configured 0 */
 	uint32_t weight;         /* 0: drained */
+	uint64_t host_agent;     /* instance hash of the agent on its host, 0: none */
 	bool up;                 /* health verdict (true without checks) */
 	bool removed;            /* gone from the configuration: drained until its last flow ends */
 	struct svc_hc *hc;
@@ -179,6 +183,19 @@ void svc_core_on_msg(struct svc_mgr *m, struct svc_agent *a, const struct msg *i
 void svc_core_wildcards(struct svc_mgr *m, struct svc_agent *a);
 /* Withdraw the wildcards of services no longer configured, then drop them. */
 void svc_core_withdraw(struct svc_mgr *m);
+
+/*
+ * Direct return (seed 002): bring every flow's reply translation in line
+ * with its service's direct-return setting and its host agent's presence:
+ * hand it to a live host agent that should have it, take it back from one
+ * that should not, and forget it where the host agent is gone (its replies
+ * then take the normal way, through the ingress agent). Walks the whole
+ * flow table: call it after a reload and when a host agent comes or goes.
+ */
+void svc_core_direct_refresh(struct svc_mgr *m);
+
+/* The agent went silent (svc_agents.c): a host agent's flows fall back. */
+void svc_core_agent_lost(struct svc_mgr *m, struct svc_agent *a);
 /* One slice of the expiry sweep. */
 void svc_core_sweep(struct svc_mgr *m, uint64_t now_ms);
 /* A backend changed state (health, weight): schedulers follow. */

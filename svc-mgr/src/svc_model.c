@@ -147,6 +147,8 @@ static void backends_from_cfg(struct svc_service *s, const struct svc_service_cf
 		memcpy(b->addr, c->backends[i].address, 16);
 		b->port = c->backends[i].port ? c->backends[i].port : c->port;
 		b->weight = c->backends[i].weight;
+		if (c->backends[i].host_agent[0])
+			b->host_agent = loom_str_hash64(c->backends[i].host_agent);
 		b->id = svc_backend_id(b->addr, b->port);
 		b->svc = s;
 		b->up = true;

@@ -78,6 +78,8 @@ enum flow_flags {
 	FLOW_F_RST = 1u << 2,
 	FLOW_F_NO_INTEREST = 1u << 3, /* an agent refused interest criteria: timeouts only */
 	FLOW_F_COUNTED = 1u << 4,     /* counted in its backend's active connections */
+	FLOW_F_DIRECT = 1u << 5,      /* the backend's host agent translates the replies */
+	FLOW_F_BYTES = 1u << 6,       /* the replies reached the direct-return threshold */
 };
 
 /* One endpoint: address (IPv4-mapped for IPv4) and port (network order). */

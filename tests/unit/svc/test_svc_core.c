@@ -23,6 +23,7 @@
 #include "common/msg.h"
 #include "common/pkt_csum.h"
 #include "common/pkt.h"
+#include "common/str.h"
 #include "svc_mgr.h"
 
 #define ALL_CAPS (~UINT64_C(0))
@@ -1483,4 +1484,169 @@ Test(core, deny_of_nat_stops_wildcards_deny_of_interest_retries)
 	clear();
 	svc_core_wildcards(&m, &m.agents[1]);
 	cr_assert_eq(nsent, 1, "an agent that denied NAT still gets %u wildcards", nsent);
+}
+
+/* ---- direct return: the backend's host agent translates its replies (seed 002) ---- */
+
+#define SVC_DIRECT(mode)                                                  \
+	"  - name: web\n"                                                \
+	"    address: 10.9.0.1\n"                                        \
+	"    port: 80\n"                                                 \
+	"    clients: [ 10.1.0.0/16 ]\n"                                 \
+	"    direct-return: " mode "\n"                                  \
+	"    backends: [ { address: 10.2.0.11, port: 8080, host-agent: h1 } ]\n"
+
+/* Agent 1 is the backend's host agent (instance "h1"). */
+static void start_direct(const char *services)
+{
+	start(services);
+	m.agents[1].instance = loom_str_hash64("h1");
+}
+
+/* The update-fixed of key k sent to agent (the last one), NULL if none. */
+static const struct msg *fixed_to(unsigned agent, const struct flow_key *k)
+{
+	const struct msg *found = NULL;
+
+	for (unsigned i = 0; i < nsent; i++) {
+		const struct msg_seg *s = msg_find(&sent[i].msg, MSG_S_FIXED);
+		if (sent[i].agent == agent && s && key_equal(&s->u.fixed.key, k))
+			found = &sent[i].msg;
+	}
+	return found;
+}
+
+Test(core, direct_host_agent_gets_only_its_backends_reply_wildcards)
+{
+	start_direct(SVC_DIRECT("always") SVC_SSH);
+	clear();
+	svc_core_wildcards(&m, &m.agents[1]);
+	cr_assert_gt(count(MSG_T_UPDATE_WILDCARD, 1), 0);
+	cr_assert_eq(wildcards(1, false, "10.2.0.11", NULL, 0), count(MSG_T_UPDATE_WILDCARD, 1),
+		     "only the reply wildcard of its backend");
+	clear();
+	svc_core_wildcards(&m, &m.agents[0]);
+	cr_assert_gt(wildcards(0, false, NULL, "10.9.0.1", 0), 0, "the ingress agent: all");
+}
+
+Test(core, direct_always_hands_the_reply_translation_with_the_decision)
+{
+	start_direct(SVC_DIRECT("always"));
+	struct pkt p = tcp("10.1.0.5", 40000, "10.9.0.1", 80, SYN);
+	struct flow_key kr = key(6, "10.2.0.11", 8080, "10.1.0.5", 40000);
+	struct flow_key ko = key(6, "10.1.0.5", 40000, "10.9.0.1", 80);
+
+	punt(0, "web", FLOW_DIR_ORIG, &p);
+	cr_assert_eq(nsent, 3, "two to the ingress agent, one to the host");
+	cr_assert_eq(sent[0].agent, 1, "the host first: it must have it before the server answers");
+	const struct msg *h = fixed_to(1, &kr);
+	cr_assert_not_null(h);
+	cr_assert_eq(nat_of(h)->present, MSG_NAT_SADDR | MSG_NAT_SPORT);
+	cr_assert(addr_is(nat_of(h)->saddr, "10.9.0.1"));
+	cr_assert_not_null(msg_find(h, MSG_S_ACT_INTEREST), "FIN/RST seen where replies go");
+	cr_assert_null(fixed_to(1, &ko), "the host agent never gets the original direction");
+	cr_assert_not_null(fixed_to(0, &kr), "the ingress agent keeps its reply affinity");
+	struct flow_rec r = must_flow(&ko);
+	cr_assert(r.flags & FLOW_F_DIRECT);
+	cr_assert(has_agent(&r, 0));
+	cr_assert_eq(ctr(SVC_C_DIRECT_HANDED), 1);
+}
+
+Test(core, direct_established_waits_for_the_servers_answer)
+{
+	start_direct(SVC_DIRECT("established"));
+	struct pkt p = tcp("10.1.0.5", 40000, "10.9.0.1", 80, SYN);
+	struct flow_key kr = key(6, "10.2.0.11", 8080, "10.1.0.5", 40000);
+
+	punt(0, "web", FLOW_DIR_ORIG, &p);
+	const struct msg *h = fixed_to(1, &kr);
+	cr_assert_not_null(h, "a pass-through affinity with interest");
+	cr_assert_null(msg_find(h, MSG_S_ACT_NAT), "not translated before the handshake");
+	cr_assert_not_null(msg_find(h, MSG_S_ACT_INTEREST));
+	cr_assert_not(must_flow(&kr).flags & FLOW_F_DIRECT);
+
+	interest(1, &kr, MSG_INT_SYN); /* the SYN-ACK passes the host agent */
+	h = fixed_to(1, &kr);
+	cr_assert_not_null(h);
+	cr_assert(addr_is(nat_of(h)->saddr, "10.9.0.1"));
+	cr_assert(must_flow(&kr).flags & FLOW_F_DIRECT);
+	cr_assert_eq(must_flow(&kr).state, FLOW_S_EST);
+}
+
+Test(core, direct_reload_takes_it_back_and_hands_it_again)
+{
+	start_direct(SVC_DIRECT("always"));
+	struct pkt p = tcp("10.1.0.5", 40000, "10.9.0.1", 80, SYN);
+	struct flow_key kr = key(6, "10.2.0.11", 8080, "10.1.0.5", 40000);
+
+	punt(0, "web", FLOW_DIR_ORIG, &p);
+	reload(SVC_DIRECT("never"));
+	svc_core_direct_refresh(&m);
+	const struct msg *h = fixed_to(1, &kr);
+	cr_assert_not_null(h, "the host agent told");
+	cr_assert_neq(fixed_of(h)->ttl, 0, "replaced, not deleted: no punt for every reply");
+	cr_assert_null(msg_find(h, MSG_S_ACT_NAT));
+	cr_assert_not(must_flow(&kr).flags & FLOW_F_DIRECT);
+	cr_assert_eq(ctr(SVC_C_DIRECT_TAKEN), 1);
+
+	reload(SVC_DIRECT("always"));
+	svc_core_direct_refresh(&m);
+	h = fixed_to(1, &kr);
+	cr_assert_not_null(h);
+	cr_assert(addr_is(nat_of(h)->saddr, "10.9.0.1"));
+	cr_assert(must_flow(&kr).flags & FLOW_F_DIRECT);
+	clear();
+	svc_core_direct_refresh(&m);
+	cr_assert_eq(nsent, 0, "nothing to change: nothing sent");
+}
+
+Test(core, direct_host_agent_lost_falls_back_and_is_handed_again_on_return)
+{
+	start_direct(SVC_DIRECT("always"));
+	struct pkt p = tcp("10.1.0.5", 40000, "10.9.0.1", 80, SYN);
+	struct flow_key kr = key(6, "10.2.0.11", 8080, "10.1.0.5", 40000);
+
+	punt(0, "web", FLOW_DIR_ORIG, &p);
+	clear();
+	m.agents[1].live = false;
+	svc_core_agent_lost(&m, &m.agents[1]);
+	cr_assert_eq(nsent, 0);
+	cr_assert_not(must_flow(&kr).flags & FLOW_F_DIRECT);
+	cr_assert_eq(ctr(SVC_C_DIRECT_FALLBACK), 1);
+
+	/* replies now come to the ingress agent, which asks if its copy ran out */
+	struct pkt rp = tcp("10.2.0.11", 8080, "10.1.0.5", 40000, ACK);
+	punt(0, "web", FLOW_DIR_REPLY, &rp);
+	cr_assert_not_null(fixed_to(0, &kr));
+	cr_assert(addr_is(nat_of(fixed_to(0, &kr))->saddr, "10.9.0.1"));
+
+	m.agents[1].live = true; /* its hello */
+	clear();
+	svc_core_wildcards(&m, &m.agents[1]);
+	cr_assert_not_null(fixed_to(1, &kr), "handed again");
+	cr_assert(must_flow(&kr).flags & FLOW_F_DIRECT);
+}
+
+Test(core, direct_host_agent_asking_again_gets_only_the_reply)
+{
+	start_direct(SVC_DIRECT("always"));
+	struct pkt p = tcp("10.1.0.5", 40000, "10.9.0.1", 80, SYN);
+	struct flow_key kr = key(6, "10.2.0.11", 8080, "10.1.0.5", 40000);
+	struct flow_key ko = key(6, "10.1.0.5", 40000, "10.9.0.1", 80);
+
+	punt(0, "web", FLOW_DIR_ORIG, &p);
+	struct pkt rp = tcp("10.2.0.11", 8080, "10.1.0.5", 40000, ACK);
+	punt(1, "web", FLOW_DIR_REPLY, &rp); /* its copy ran out */
+	cr_assert_eq(nsent, 1);
+	const struct msg *h = fixed_to(1, &kr);
+	cr_assert_not_null(h);
+	cr_assert(addr_is(nat_of(h)->saddr, "10.9.0.1"));
+	cr_assert_not_null(msg_find(h, MSG_S_IP_PACKET), "the packet comes back with it");
+	cr_assert_null(fixed_to(1, &ko));
+
+	/* the flow ends: the host agent loses its reply affinity, nothing else */
+	interest(0, &ko, MSG_INT_RST);
+	sweep(ev_now_ms() + STICKY_MS + 1000);
+	cr_assert_eq(withdrawals(&kr, 1), 1);
+	cr_assert_eq(withdrawals(&ko, 1), 0);
 }
