@@ -30,7 +30,8 @@ extern char **environ;
 /* nft -f - (or -i: interactive) with script on its standard input. With
  * keep, the pipe stays open in *keep_fd and the child in *keep_pid;
  * otherwise the child is waited for and its exit status returned. */
-static int spawn_nft(const char *script, bool interactive, int *keep_fd, pid_t *keep_pid)
+static int spawn_nft(const char *script, bool interactive, bool quiet, int *keep_fd,
+		     pid_t *keep_pid)
 {
 	int pfd[2], null_fd;
 	pid_t pid;
@@ -47,6 +48,8 @@ static int spawn_nft(const char *script, bool interactive, int *keep_fd, pid_t *
 	posix_spawn_file_actions_adddup2(&fa, pfd[0], STDIN_FILENO);
 	if (null_fd >= 0) /* listings and the interactive prompt are not ours to print */
 		posix_spawn_file_actions_adddup2(&fa, null_fd, STDOUT_FILENO);
+	if (null_fd >= 0 && quiet) /* a probe whose failure is expected */
+		posix_spawn_file_actions_adddup2(&fa, null_fd, STDERR_FILENO);
 	r = posix_spawnp(&pid, "nft", &fa, NULL, interactive ? argv_i : argv_f, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	close(pfd[0]);
@@ -76,9 +79,9 @@ static int spawn_nft(const char *script, bool interactive, int *keep_fd, pid_t *
 	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -EIO;
 }
 
-static int run_nft(const char *script)
+static int run_nft(const char *script, bool quiet)
 {
-	return spawn_nft(script, false, NULL, NULL);
+	return spawn_nft(script, false, quiet, NULL, NULL);
 }
 
 /* The owned table's keeper: nft -i reading from owner_fd. */
@@ -113,7 +116,7 @@ static int install_owned(const char *instance, const char *const *ifnames, unsig
 	/* a table left by router mode would keep dropping after we are gone */
 	snprintf(script, sizeof(script), "table netdev loom_%s {}\ndelete table netdev loom_%s\n",
 		 instance, instance);
-	run_nft(script);
+	run_nft(script, true);
 	o += (size_t)snprintf(script + o, sizeof(script) - o,
 			      "add table netdev loom_%s { flags owner; }", instance);
 	for (unsigned i = 0; i < n && o < sizeof(script); i++)
@@ -127,12 +130,12 @@ static int install_owned(const char *instance, const char *const *ifnames, unsig
 	if (o + 2 >= sizeof(script))
 		return -E2BIG;
 	memcpy(script + o, "\n", 2);
-	int r = spawn_nft(script, true, &owner_fd, &owner_pid);
+	int r = spawn_nft(script, true, false, &owner_fd, &owner_pid);
 	if (r < 0)
 		return r;
 	snprintf(check, sizeof(check), "list chain netdev loom_%s in_%u\n", instance, n - 1);
 	for (int tries = 0; tries < 150; tries++) {
-		if (run_nft(check) == 0)
+		if (run_nft(check, true) == 0)
 			return 0;
 		struct timespec ts = { 0, 20 * 1000 * 1000 };
 		nanosleep(&ts, NULL);
@@ -171,7 +174,7 @@ int fwd_nft_install(const char *instance, const char *const *ifnames, unsigned n
 	if (o + 3 >= sizeof(script))
 		return -E2BIG;
 	memcpy(script + o, "}\n", 3);
-	r = run_nft(script);
+	r = run_nft(script, false);
 	if (r < 0)
 		return log_errno(r, "installing the ingress filter (nft)");
 	log_info("ingress filter installed: table netdev loom_%s", instance);

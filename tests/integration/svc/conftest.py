@@ -153,7 +153,7 @@ stats-file: {self.stats_path}
 
 
 class Agent(Daemon):
-    def __init__(self, topo, name, ns, interfaces, managers):
+    def __init__(self, topo, name, ns, interfaces, managers, extra=""):
         self.instance = f"{topo.prefix}{name}"
         self.config = os.path.join(topo.tmp, f"{name}.yaml")
         ifs = "".join(f"  - name: {i}\n" for i in interfaces)
@@ -166,7 +166,7 @@ workers: 1
 ring-frames: 64
 fixed-affinities: 4096
 stats-file: {topo.tmp}/{name}.stats
-interfaces:
+{extra}interfaces:
 {ifs}managers:
 {mgrs}""")
         super().__init__(topo, name, ns, [AGENT, "-c", self.config, "-l", "info"],
@@ -301,8 +301,8 @@ class Topo:
         self.daemons.append(m)
         return m.start()
 
-    def agent(self, name, ns, interfaces, managers):
-        a = Agent(self, name, ns, interfaces, managers)
+    def agent(self, name, ns, interfaces, managers, extra=""):
+        a = Agent(self, name, ns, interfaces, managers, extra)
         self.daemons.append(a)
         return a.start()
 
