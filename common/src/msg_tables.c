@@ -140,6 +140,7 @@ static const struct msg_field f_interest[] = {
 	F_UINT(4, "data", struct msg_interest, data, 0, U16, MSG_INT_VALID, MAND),
 	F_UINT(5, "copy", struct msg_interest, copy, 0, U16, MSG_INT_VALID, MAND),
 	F_UINT(6, "hold", struct msg_interest, hold, 0, U16, MSG_INT_VALID, MAND),
+	F_UINT(7, "bytes", struct msg_interest, bytes, 1, U32, 0, 0),
 };
 
 static const struct msg_field f_hello[] = {
@@ -209,7 +210,7 @@ const struct msg_seg_desc msg_seg_descs[MSG_SEG_TABLE_SIZE] = {
 	SEG(MSG_S_ACT_NAT, f_nat, PRESENT(struct msg_nat), check_nat),
 	SEG(MSG_S_ACT_ADVERTISE, f_advertise, PRESENT(struct msg_advertise), NULL),
 	SEG(MSG_S_ACT_SEQ_ADJUST, f_seq_adjust, -1, NULL),
-	SEG(MSG_S_ACT_INTEREST, f_interest, -1, NULL),
+	SEG(MSG_S_ACT_INTEREST, f_interest, PRESENT(struct msg_interest), NULL),
 	SEG(MSG_S_HELLO, f_hello, -1, check_hello),
 	SEG(MSG_S_HEARTBEAT, f_heartbeat, -1, NULL),
 	SEG(MSG_S_ERROR, f_error, PRESENT(struct msg_error), NULL),

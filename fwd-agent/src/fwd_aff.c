@@ -29,6 +29,8 @@ struct fwd_aff {
 	struct shm_table *fwdstats;      /* per forward address (information flag) */
 	struct shm_snap *snap;
 	uint64_t caps;
+	fwd_aff_report_fn *report;       /* byte thresholds reached */
+	void *report_arg;
 	bool has_direct_via;             /* host mode with a direct return path */
 	uint8_t direct_via[16];
 	struct aff_wild wild[AFF_MAX_WILDCARDS];
@@ -105,6 +107,8 @@ static int read_update(const struct msg *m, uint64_t caps, struct upd *u)
 			u->act.int_hold = s->u.interest.hold;
 			memcpy(u->act.int_addr, s->u.interest.addr, 16);
 			u->act.int_port = s->u.interest.port;
+			if (s->u.interest.present & MSG_INTEREST_BYTES)
+				u->act.report_bytes = s->u.interest.bytes;
 			break;
 		case MSG_S_ACT_ADVERTISE:
 			u->act.flags |= AFF_F_ADVERTISE;
@@ -174,6 +178,7 @@ static enum fwd_upd apply_wildcard(struct fwd_aff *a, uint16_t owner, const stru
 	if (!s || read_update(m, a->caps, &u) < 0)
 		return FWD_UPD_BAD;
 	const struct msg_wildcard *mw = &s->u.wildcard;
+	u.act.report_bytes = 0; /* a byte count is a flow's, not a wildcard's */
 
 	memset(&w, 0, sizeof(w));
 	key_init(&w.key);
@@ -313,7 +318,10 @@ static enum fwd_upd apply_fixed(struct fwd_aff *a, uint16_t owner, const struct 
 	struct upd u;
 	int r;
 
-	if (!s || read_update(m, a->caps, &u) < 0 || (u.act.flags & AFF_F_ADVERTISE))
+	/* the fixed entry keeps less manager data than a wildcard (its room
+	 * holds the byte threshold): refused, never cut */
+	if (!s || read_update(m, a->caps, &u) < 0 || (u.act.flags & AFF_F_ADVERTISE) ||
+	    u.mgr_len > AFF_FIXED_MGR_DATA)
 		return FWD_UPD_BAD;
 	const struct msg_fixed *mf = &s->u.fixed;
 
@@ -373,6 +381,8 @@ struct sweep_ctx {
 	uint64_t now_ms;
 	struct flow_key dead[256];
 	unsigned n;
+	struct flow_key report[64]; /* reached their byte threshold */
+	unsigned nrep;
 };
 
 static int sweep_cb(const struct shm_entry *e, uint32_t idx, void *arg)
@@ -380,13 +390,37 @@ static int sweep_cb(const struct shm_entry *e, uint32_t idx, void *arg)
 	struct sweep_ctx *x = arg;
 	struct aff_fixed v;
 	struct flow_key k;
+	uint64_t bytes;
 
-	(void)idx;
-	if (x->n == LOOM_ARRAY_SIZE(x->dead))
+	if (x->n == LOOM_ARRAY_SIZE(x->dead) || x->nrep == LOOM_ARRAY_SIZE(x->report))
 		return 1;
-	if (shm_entry_read(x->t, e, &k, &v) == 0 && v.expires_ms && v.expires_ms <= x->now_ms)
+	if (shm_entry_read(x->t, e, &k, &v) < 0)
+		return 0;
+	if (v.expires_ms && v.expires_ms <= x->now_ms) {
 		x->dead[x->n++] = k;
+	} else if (v.report_bytes && !(v.flags & AFF_F_REPORTED)) {
+		shm_table_counters(x->t, idx, NULL, &bytes, NULL);
+		if (bytes >= v.report_bytes)
+			x->report[x->nrep++] = k;
+	}
 	return 0;
+}
+
+/* Tell the owners of the affinities that reached their byte thresholds;
+ * one that could not be told now (rate limit) is tried at the next sweep. */
+static void send_reports(struct fwd_aff *a, const struct sweep_ctx *x)
+{
+	for (unsigned i = 0; i < x->nrep && a->report; i++) {
+		const struct shm_entry *e = shm_table_lookup(a->fixed, &x->report[i]);
+		struct aff_fixed v;
+		if (!e || shm_entry_read(a->fixed, e, NULL, &v) < 0 || (v.flags & AFF_F_REPORTED))
+			continue;
+		if (a->report(a->report_arg, &x->report[i], &v) < 0)
+			continue;
+		v.flags |= AFF_F_REPORTED;
+		if (shm_table_upsert(a->fixed, &x->report[i], &v) >= 0)
+			a->st.reported++;
+	}
 }
 
 void fwd_aff_expire(struct fwd_aff *a, uint64_t now_ms, uint32_t budget)
@@ -407,6 +441,7 @@ void fwd_aff_expire(struct fwd_aff *a, uint64_t now_ms, uint32_t budget)
 	x->t = a->fixed;
 	x->now_ms = now_ms;
 	x->n = 0;
+	x->nrep = 0;
 	shm_rcu_read_lock(&rd);
 	uint32_t next = shm_table_walk(a->fixed, a->sweep_pos, budget, sweep_cb, x);
 	shm_rcu_read_unlock(&rd);
@@ -415,6 +450,7 @@ void fwd_aff_expire(struct fwd_aff *a, uint64_t now_ms, uint32_t budget)
 	for (unsigned i = 0; i < x->n; i++)
 		if (shm_table_delete(a->fixed, &x->dead[i]) == 0)
 			a->st.expired++;
+	send_reports(a, x);
 	free(x);
 	fwd_aff_publish(a, now_ms);
 }
@@ -548,6 +584,8 @@ int fwd_aff_open(const struct fwd_aff_cfg *cfg, struct fwd_aff **out,
 	if (!a)
 		return -ENOMEM;
 	a->caps = cfg->caps;
+	a->report = cfg->report;
+	a->report_arg = cfg->report_arg;
 	if (cfg->direct_via) {
 		static const uint8_t zero[16];
 		memcpy(a->direct_via, cfg->direct_via, 16);

@@ -37,6 +37,14 @@
 enum fwd_upd { FWD_UPD_LIST(LOOM_XENUM) };
 const char *fwd_upd_str(enum fwd_upd u);
 
+/*
+ * A fixed affinity reached the byte threshold its manager asked for (the
+ * interest criteria's bytes): send the manager an interest match with reason
+ * MSG_INT_BYTES. Returns 0 when sent, negative to be asked again at the next
+ * sweep. Control thread.
+ */
+typedef int fwd_aff_report_fn(void *arg, const struct flow_key *key, const struct aff_fixed *v);
+
 struct fwd_aff_cfg {
 	const char *instance;
 	uint32_t capacity;       /* fixed affinities */
@@ -49,12 +57,15 @@ struct fwd_aff_cfg {
 	 * forward address is dispatched to this next hop, the direct return
 	 * path. NULL, or all zero: routed by its destination as usual. */
 	const uint8_t *direct_via;
+	fwd_aff_report_fn *report;
+	void *report_arg;
 };
 
 struct fwd_aff_stats {
 	uint64_t upd[FWD_UPD__COUNT];
 	uint64_t expired;        /* fixed affinities removed by the sweep */
 	uint64_t evicted;        /* idle fixed affinities evicted for room */
+	uint64_t reported;       /* byte thresholds reported */
 	uint64_t published;      /* wildcard snapshots published */
 	uint32_t nwild;
 	uint32_t nadv;

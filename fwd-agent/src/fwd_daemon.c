@@ -97,6 +97,24 @@ static void on_notify(struct ev_loop *loop, void *arg, int what)
 	}
 }
 
+/* A fixed affinity carried the bytes its manager wanted to hear of. */
+static int report_bytes(void *arg, const struct flow_key *key, const struct aff_fixed *v)
+{
+	struct fwd_daemon *d = arg;
+	struct fwd_punt p = {
+		.owner = v->owner, .fixed = true, .key = *key,
+		.dispatch = (v->flags & AFF_F_DISPATCH) != 0, .info = (v->flags & AFF_F_INFO) != 0,
+		.reasons = MSG_INT_BYTES,
+		/* shared memory is input too: never trust its length */
+		.mgr_len = v->mgr_len < AFF_FIXED_MGR_DATA ? v->mgr_len : AFF_FIXED_MGR_DATA,
+	};
+
+	if (!d->mgrs)
+		return -ENOTCONN;
+	memcpy(p.mgr_data, v->mgr_data, p.mgr_len);
+	return fwd_mgr_punt(d->mgrs, &p, ev_now_ms());
+}
+
 /* A manager handed a packet back: the worker of its flow sends it on. */
 static void deliver(void *arg, uint16_t owner, const uint8_t *ip, uint32_t len, int64_t rank)
 {
@@ -343,8 +361,8 @@ static void write_stats(struct fwd_daemon *d)
 	fwd_aff_get_stats(d->aff, &as);
 	for (unsigned u = 0; u < FWD_UPD__COUNT; u++)
 		fprintf(f, "update.%u %" PRIu64 " # %s\n", u, as.upd[u], fwd_upd_str(u));
-	fprintf(f, "fixed %" PRIu64 "\nwildcards %u\nexpired %" PRIu64 "\nevicted %" PRIu64 "\n",
-		as.nfixed, as.nwild, as.expired, as.evicted);
+	fprintf(f, "fixed %" PRIu64 "\nwildcards %u\nexpired %" PRIu64 "\nevicted %" PRIu64
+		"\nreported %" PRIu64 "\n", as.nfixed, as.nwild, as.expired, as.evicted, as.reported);
 	struct fwd_stats_ctx x = { .t = d->dp.fwdstats, .f = f };
 	struct shm_rcu_reader rd;
 	if (x.t && shm_table_reader_register(x.t, &rd) == 0) {
@@ -426,6 +444,7 @@ int fwd_daemon_run(const struct fwd_config *cfg)
 		.lanes = d.nworkers, .rcu_slots = cfg->reader_slots, .caps = fwd_config_caps(cfg),
 		.perm = { .mode = 0600, .gid = (gid_t)-1 },
 		.direct_via = cfg->mode == FWD_MODE_HOST ? cfg->direct_via : NULL,
+		.report = report_bytes, .report_arg = &d,
 	};
 	if (cfg->shm_group[0]) {
 		struct group *g = getgrnam(cfg->shm_group);

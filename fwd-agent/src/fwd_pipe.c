@@ -688,8 +688,8 @@ static bool decide(struct fwd_worker *w, struct pktio_pkt *p, struct pkt_view *v
 				if (vd.punt && f.mgr_len &&
 				    shm_entry_read(dp->fixed, e, NULL, &f) == 0) {
 					/* shared memory is input too: never trust its length */
-					vd.mgr_len = f.mgr_len < AFF_MAX_MGR_DATA ? f.mgr_len
-										  : AFF_MAX_MGR_DATA;
+					vd.mgr_len = f.mgr_len < AFF_FIXED_MGR_DATA
+							     ? f.mgr_len : AFF_FIXED_MGR_DATA;
 					memcpy(w->scratch, f.mgr_data, vd.mgr_len); /* outlives f */
 					vd.mgr_data = w->scratch;
 				}

@@ -207,7 +207,8 @@ static json_t *j_fixed(const struct ctl_fixed *f, uint64_t now_ms)
 	ctl_json_set(o, "bytes", ctl_json_u64(f->bytes));
 	ctl_json_set(o, "idle_ms", ctl_json_u64(ctl_idle_ms(f, now_ms)));
 	ctl_json_set(o, "seen", json_boolean(f->last_seen_ns != 0));
-	ctl_json_set(o, "mgr_data", j_mgr_data(f->v.mgr_data, f->v.mgr_len));
+	ctl_json_set(o, "mgr_data", j_mgr_data(f->v.mgr_data, f->v.mgr_len < AFF_FIXED_MGR_DATA
+								? f->v.mgr_len : AFF_FIXED_MGR_DATA));
 	return o;
 }
 
@@ -480,7 +481,8 @@ static void show_text(const struct flow_key *key, const struct ctl_fixed *f, con
 			ctl_addr_port(act->int_addr, act->int_port, a, sizeof(a));
 			FIELD("int_to", "%s", a);
 		}
-		hex(f->v.mgr_data, f->v.mgr_len, buf, sizeof(buf));
+		hex(f->v.mgr_data, f->v.mgr_len < AFF_FIXED_MGR_DATA ? f->v.mgr_len
+								       : AFF_FIXED_MGR_DATA, buf, sizeof(buf));
 		FIELD("mgr_data", "%s", f->v.mgr_len ? buf : "-");
 		FIELD("packets", "%" PRIu64, f->packets);
 		FIELD("bytes", "%" PRIu64, f->bytes);

@@ -451,11 +451,22 @@ static void send_fixed_as(struct svc_mgr *m, struct svc_agent *a, const struct s
 	mgrdata_put(&msg_add(o, MSG_S_MGR_INTEREST, true)->u.mgr_interest, r->svc_id, dir);
 	if (ttl && translate && (r->type == FLOW_T_LB || r->type == FLOW_T_NAT))
 		flow_nat(r, dir, &msg_add(o, MSG_S_ACT_NAT, true)->u.nat);
-	if (ttl && r->proto == 6 && !(r->flags & FLOW_F_NO_INTEREST) && s && s->cfg.track &&
-	    agent_can(a, MSG_S_ACT_INTEREST) && r->type != FLOW_T_PASS) {
+	bool track = ttl && r->proto == 6 && !(r->flags & FLOW_F_NO_INTEREST) && s &&
+		     s->cfg.track && r->type != FLOW_T_PASS;
+	/* a host agent's pass-through reply affinity counts the bytes the
+	 * service waits for before it hands the translation over */
+	bool count = ttl && !translate && dir == FLOW_DIR_REPLY && s &&
+		     s->cfg.direct_return == SVC_DIRECT_BYTES && !(r->flags & FLOW_F_BYTES);
+	if ((track || count) && agent_can(a, MSG_S_ACT_INTEREST)) {
 		/* not Required: an agent without interest criteria still translates */
 		struct msg_interest *in = &msg_add(o, MSG_S_ACT_INTEREST, false)->u.interest;
-		in->mask = MSG_INT_FIN | MSG_INT_RST | (dir == FLOW_DIR_REPLY ? MSG_INT_SYN : 0);
+		if (track)
+			in->mask = MSG_INT_FIN | MSG_INT_RST |
+				   (dir == FLOW_DIR_REPLY ? MSG_INT_SYN : 0);
+		if (count) {
+			in->present |= MSG_INTEREST_BYTES;
+			in->bytes = (uint32_t)s->cfg.direct_bytes;
+		}
 		memcpy(in->addr, m->cfg->address, 16);
 	}
 	if (packet)
@@ -1132,6 +1143,8 @@ static void on_interest(struct svc_mgr *m, struct svc_agent *a, const struct msg
 		r.flags |= r.dir == FLOW_DIR_ORIG ? FLOW_F_FIN_ORIG : FLOW_F_FIN_REPLY;
 	if ((why & MSG_INT_SYN) && r.dir == FLOW_DIR_REPLY && r.state == FLOW_S_NEW)
 		r.state = FLOW_S_EST;
+	if (why & MSG_INT_BYTES)
+		r.flags |= FLOW_F_BYTES;
 	if (r.state < FLOW_S_CLOSING &&
 	    ((r.flags & FLOW_F_RST) ||
 	     (r.flags & (FLOW_F_FIN_ORIG | FLOW_F_FIN_REPLY)) == (FLOW_F_FIN_ORIG | FLOW_F_FIN_REPLY))) {

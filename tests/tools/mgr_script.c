@@ -161,7 +161,7 @@ static const struct {
 	{ "FIN", MSG_INT_FIN }, { "SYN", MSG_INT_SYN }, { "RST", MSG_INT_RST },
 	{ "PSH", MSG_INT_PSH }, { "ACK", MSG_INT_ACK }, { "URG", MSG_INT_URG },
 	{ "DATA", MSG_INT_DATA }, { "FIRST", MSG_INT_FIRST_DATA },
-	{ "FRAG", MSG_INT_FRAGMENT }, { "ALL", MSG_INT_ALL },
+	{ "FRAG", MSG_INT_FRAGMENT }, { "BYTES", MSG_INT_BYTES }, { "ALL", MSG_INT_ALL },
 };
 
 /* "FIN|RST", "-" (none) or a number */
@@ -180,7 +180,7 @@ static uint16_t parse_bits(const char *s)
 		for (i = 0; i < LOOM_ARRAY_SIZE(int_bits) && strcmp(t, int_bits[i].n); i++)
 			;
 		if (i == LOOM_ARRAY_SIZE(int_bits))
-			fail("unknown interest bit '%s' (FIN SYN RST PSH ACK URG DATA FIRST FRAG ALL)", t);
+			fail("unknown interest bit '%s' (FIN SYN RST PSH ACK URG DATA FIRST FRAG BYTES ALL)", t);
 		v |= int_bits[i].bit;
 	}
 	return v;
@@ -584,6 +584,10 @@ static void add_options(struct args *a, bool wildcard)
 			parse_addr(s, it->addr, NULL, false);
 		if ((s = arg(a, "interest.port")))
 			it->port = htons((uint16_t)parse_uint(s, 65535, "interest.port"));
+		if ((s = arg(a, "interest.bytes"))) {
+			it->present |= MSG_INTEREST_BYTES;
+			it->bytes = (uint32_t)parse_uint(s, UINT32_MAX, "interest.bytes");
+		}
 	}
 	if (wildcard && (s = arg(a, "advertise"))) {
 		struct msg_advertise *ad =

@@ -36,7 +36,7 @@
 #include "common/key.h"
 
 #define AFF_FIXED_KIND    0x41464658u /* "AFFX": value layout of the fixed table */
-#define AFF_FIXED_VERSION 2u /* 2: hot/cold split */
+#define AFF_FIXED_VERSION 3u /* 2: hot/cold split; 3: report_bytes */
 #define AFF_SNAP_KIND     0x41465753u /* "AFWS": wildcard snapshot layout */
 #define AFF_SNAP_VERSION  1u
 #define AFF_SNAP_MAGIC    0x57494c44u /* "WILD" */
@@ -61,7 +61,8 @@ static inline void aff_fwdstat_key(struct flow_key *k, const uint8_t addr[16])
 	memcpy(k->daddr, addr, 16);
 }
 
-#define AFF_MAX_MGR_DATA  64u  /* manager interest data kept with an affinity */
+#define AFF_MAX_MGR_DATA  64u  /* manager interest data kept with a wildcard */
+#define AFF_FIXED_MGR_DATA 56u /* ... and with a fixed affinity */
 #define AFF_MAX_WILDCARDS 4096u /* and so at most as many advertised prefixes */
 
 /* What to do with a packet that matches. */
@@ -72,6 +73,7 @@ enum aff_flags {
 	AFF_F_SEQ       = 1u << 3,
 	AFF_F_INTEREST  = 1u << 4,
 	AFF_F_ADVERTISE = 1u << 5, /* wildcard: its destination is advertised */
+	AFF_F_REPORTED  = 1u << 6, /* fixed: its report_bytes match was sent */
 };
 
 struct aff_actions {
@@ -94,7 +96,7 @@ struct aff_actions {
 	uint8_t int_addr[16];    /* where interest matches go (informational) */
 	uint16_t int_port;
 	uint16_t pad1;
-	uint32_t pad2;
+	uint32_t report_bytes;   /* fixed: one MSG_INT_BYTES match at this many bytes (0: none) */
 };
 static_assert(sizeof(struct aff_actions) == 104, "aff_actions is an shm layout");
 
@@ -143,7 +145,9 @@ struct aff_fixed {
 	uint16_t int_port;
 	uint16_t pad1;
 	uint8_t int_addr[16];    /* where interest matches go (informational) */
-	uint8_t mgr_data[AFF_MAX_MGR_DATA];
+	uint32_t report_bytes;   /* the control thread's sweep reports the threshold */
+	uint32_t pad3;
+	uint8_t mgr_data[AFF_FIXED_MGR_DATA];
 };
 #define AFF_FIXED_VALUE_SIZE 192u
 #define AFF_FIXED_HOT_LEN    80u /* bytes every hit reads */
@@ -185,7 +189,7 @@ static inline void aff_fixed_actions(const struct aff_fixed *f, size_t len,
 		memset(a->int_addr, 0, 16);
 	a->int_port = all ? f->int_port : 0;
 	a->pad1 = 0;
-	a->pad2 = 0;
+	a->report_bytes = all ? f->report_bytes : 0;
 }
 
 /* Store actions into a fixed affinity (the writer). */
@@ -208,6 +212,7 @@ static inline void aff_fixed_set_actions(struct aff_fixed *f, const struct aff_a
 	f->ack_init = a->ack_init;
 	memcpy(f->int_addr, a->int_addr, 16);
 	f->int_port = a->int_port;
+	f->report_bytes = a->report_bytes;
 }
 
 /* A wildcard affinity in the published snapshot. */

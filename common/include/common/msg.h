@@ -143,13 +143,17 @@ struct msg_seq_adjust {
 	uint32_t ack_init;
 };
 
+#define MSG_INTEREST_BYTES (1u << 0) /* bytes present */
+
 struct msg_interest {
+	uint32_t present;             /* MSG_INTEREST_BYTES */
 	uint8_t addr[16];
 	uint16_t port;                /* network byte order */
 	uint16_t mask;                /* MSG_INT_* in all four */
 	uint16_t data;
 	uint16_t copy;
 	uint16_t hold;
+	uint32_t bytes;               /* one MSG_INT_BYTES match once the affinity carried this many */
 };
 
 struct msg_hello {

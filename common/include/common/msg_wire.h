@@ -204,6 +204,9 @@
  *   4  data      uint  M  which matches carry a copy of the packet
  *   5  copy      uint  M  which packets are copied to the server
  *   6  hold      uint  M  which packets the agent holds for the manager
+ *   7  bytes     uint  O  1..2^32-1: one interest match (reason BYTES, no
+ *                         packet) once the affinity's packets carried this
+ *                         many bytes; a fixed affinity only
  *
  * hello (32)
  *   1  role      uint  M  MSG_ROLE_*: 1..5
@@ -237,8 +240,9 @@
 #define MSG_INT_DATA       (1u << 6)  /* data present */
 #define MSG_INT_FIRST_DATA (1u << 7)  /* first data present */
 #define MSG_INT_FRAGMENT   (1u << 8)  /* fragment, addresses match */
+#define MSG_INT_BYTES      (1u << 9)  /* reasons only: the byte threshold was reached */
 #define MSG_INT_ALL        (1u << 15) /* all packets */
-#define MSG_INT_VALID      0x81ffu
+#define MSG_INT_VALID      0x83ffu
 
 /* service-precedence order */
 #define MSG_ORDER_HIGHER_BETTER 0u

@@ -465,6 +465,24 @@ quiet 300
                  'mgr1.FWD_MGR_PUNTS': 0})
 
 
+def case_interest_bytes():
+    # the host agent of a direct-return service (seed 002): tell the manager
+    # once the replies carried 3000 bytes, once
+    script = f'''hello caps=interest
+wildcard proto=tcp dst={S1}/32
+fixed proto=tcp src={C1} sport=5 dst={S1} dport=80 interest=-:-:-:- interest.bytes=3000 mgrdata=0a0b
+heartbeat
+expect match-fixed reasons=BYTES nodata key.sport=5 key.dst={S1} mgrdata=0a0b
+quiet 400
+'''
+    pkts = [cli(IP(src=C1, dst=S1) / TCP(sport=5, dport=80, flags='A', seq=10 + 1400 * i) /
+                Raw(b'x' * 1400)) for i in range(4)]
+    return Case('interest_bytes', 'a byte threshold in the interest criteria: one match '
+                'without a packet once the affinity carried that many bytes',
+                [('cli', p) for p in pkts], [script], {'srv': [out(p, 'srv') for p in pkts]},
+                {'FWD_C_TX': 4, 'mgr0.FWD_MGR_PUNTS': 1})
+
+
 # An established DNAT flow C1:40000 -> VIP:80 => S1:8080, both directions.
 NAT_FLOW = f'''hello
 wildcard proto=tcp dst={VIP}/32 dport=80
@@ -717,6 +735,7 @@ CASES = [
     case_routing_v4(), case_routing_v6(),
     _first_packet_case('first_packet_v4', False), _first_packet_case('first_packet_v6', True),
     case_nat_each_field(), case_seq_adjust(), case_dispatch(), case_interest(),
+    case_interest_bytes(),
     case_advertise(), case_service_precedence(), case_precedence_order(),
     case_backup_precedence(), case_fixed_delete(), case_fixed_expiry(), case_update_deny(),
     case_backing_wildcard(), case_icmp_errors(), case_fragments(), case_malformed(),

@@ -274,3 +274,19 @@ def test_host_agent_killed_the_stream_survives(topo):
     st = lab.mgr.stats()
     assert st["agents-lost"] >= 1
     assert st["direct-fallback"] >= 1, st
+
+
+def test_bytes_threshold_hands_over_mid_stream(topo):
+    lab = Lab(topo, "bytes", "    direct-return-bytes: 4000000\n")
+    try:
+        before = lab.rx(1), lab.rx_direct()
+        report = lab.iperf3(3)
+        assert_stream_ok(report)
+        normal, direct = lab.rx(1) - before[0], lab.rx_direct() - before[1]
+        print(f"bytes: {normal} packets through rtr first, then {direct} direct")
+        # the first 4 MB of replies through rtr, the rest straight to the client
+        assert normal > 20 and direct > 500
+        flows = lab.mgr.flows("-s", "perf")["flows"]
+        assert any({"bytes", "direct"} <= set(f["flags"]) for f in flows), flows
+    finally:
+        lab.close()

@@ -73,6 +73,24 @@ Test(fwd_config, mistakes_are_named_with_their_place)
 
 	cr_assert_neq(load("instance: a\ninterfaces: [{name: eth0}]\nworkers: 65\n"), 0);
 	cr_assert(said("workers"));
+
+	cr_assert_neq(load("instance: a\ninterfaces: [{name: eth0}]\ndirect-return-via: 10.4.1.1\n"),
+		      0);
+	cr_assert(said("direct-return-via: is for host mode"));
+	cr_assert_neq(load("instance: a\ninterfaces: [{name: eth0}]\nmode: host\nbackend: afxdp\n"),
+		      0);
+	cr_assert(said("host mode needs the afpacket or pcap back end"));
+	cr_assert_neq(load("instance: a\ninterfaces: [{name: eth0}]\nmode: server\n"), 0);
+	cr_assert(said("mode"));
+}
+
+Test(fwd_config, host_mode)
+{
+	cr_assert_eq(load("instance: a\ninterfaces: [{name: eth0}]\nmode: host\n"
+			  "direct-return-via: 10.4.1.1\n"), 0);
+	cr_assert_eq(c.mode, FWD_MODE_HOST);
+	cr_assert_eq(c.direct_via[15], 1);
+	cr_assert_eq(c.direct_via[10], 0xff, "IPv4-mapped");
 }
 
 Test(fwd_config, auth_key_round_trip)

@@ -133,6 +133,19 @@ Test(svc_config, mistakes_are_named_with_their_place)
 			  "pool: [ 203.0.113.0/30 ] }\n  - { name: n2, type: nat, clients: "
 			  "[ 172.16.0.0/12 ], pool: [ 203.0.113.4/30 ] }\n"), 0, "adjacent pools are fine");
 
+	cr_assert_neq(load(BASE "services:\n  - { name: a, address: 10.9.0.1, direct-return: always,"
+			   " backends: [ { address: 10.2.0.1 } ] }\n"), 0);
+	cr_assert(said("services[0].direct-return: no backend names its host-agent"));
+	cr_assert_neq(load(BASE "services:\n  - { name: a, address: 10.9.0.1, direct-return: bytes,"
+			   " backends: [ { address: 10.2.0.1, host-agent: h1 } ] }\n"), 0);
+	cr_assert(said("direct-return-bytes: direct-return: bytes needs the threshold"));
+	cr_assert_neq(load(BASE "services:\n  - { name: a, address: 10.9.0.1, direct-return-bytes: 9,"
+			   " backends: [ { address: 10.2.0.1, host-agent: h1 } ] }\n"), 0);
+	cr_assert(said("only with direct-return: bytes"));
+	cr_assert_eq(load(BASE "services:\n  - { name: a, address: 10.9.0.1, direct-return: bytes,"
+			  " direct-return-bytes: 65536, backends: [ { address: 10.2.0.1, host-agent: h1 },"
+			  " { address: 10.2.0.2 } ] }\n"), 0, "a backend without a host agent is fine");
+
 	cr_assert_neq(load(BASE "icmp-timeout: 2s\n"), 0);
 	cr_assert(said("idle timeouts under 5 s"));
 

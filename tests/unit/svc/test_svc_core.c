@@ -1650,3 +1650,33 @@ Test(core, direct_host_agent_asking_again_gets_only_the_reply)
 	cr_assert_eq(withdrawals(&kr, 1), 1);
 	cr_assert_eq(withdrawals(&ko, 1), 0);
 }
+
+Test(core, direct_bytes_counts_at_the_host_then_hands_it_over)
+{
+	start_direct(SVC_DIRECT("bytes") "    direct-return-bytes: 100000\n");
+	struct pkt p = tcp("10.1.0.5", 40000, "10.9.0.1", 80, SYN);
+	struct flow_key kr = key(6, "10.2.0.11", 8080, "10.1.0.5", 40000);
+
+	punt(0, "web", FLOW_DIR_ORIG, &p);
+	const struct msg *h = fixed_to(1, &kr);
+	cr_assert_not_null(h);
+	cr_assert_null(msg_find(h, MSG_S_ACT_NAT));
+	const struct msg_seg *in = msg_find(h, MSG_S_ACT_INTEREST);
+	cr_assert_not_null(in);
+	cr_assert(in->u.interest.present & MSG_INTEREST_BYTES);
+	cr_assert_eq(in->u.interest.bytes, 100000);
+	/* the ingress agent's copy: no byte count */
+	const struct msg_seg *ii = msg_find(fixed_to(0, &kr), MSG_S_ACT_INTEREST);
+	cr_assert(!ii || !(ii->u.interest.present & MSG_INTEREST_BYTES));
+
+	interest(1, &kr, MSG_INT_SYN); /* established is not enough */
+	cr_assert_null(fixed_to(1, &kr));
+	interest(1, &kr, MSG_INT_BYTES);
+	h = fixed_to(1, &kr);
+	cr_assert_not_null(h, "handed once the replies carried the bytes");
+	cr_assert(addr_is(nat_of(h)->saddr, "10.9.0.1"));
+	in = msg_find(h, MSG_S_ACT_INTEREST);
+	cr_assert(!in || !(in->u.interest.present & MSG_INTEREST_BYTES), "counted once");
+	cr_assert_eq(must_flow(&kr).flags & (FLOW_F_BYTES | FLOW_F_DIRECT),
+		     FLOW_F_BYTES | FLOW_F_DIRECT);
+}
