@@ -4,29 +4,49 @@
 # The Loom namespace lab: a client, a router where loom-fwd-agent will run,
 # and three nginx servers, all on this machine in network namespaces.
 #
-#   deploy/lab.sh up       install what is missing, build, create the lab, check it
-#   deploy/lab.sh status   show the namespaces, addresses and what runs in them
-#   deploy/lab.sh down     remove everything the lab created
+#   deploy/lab.sh up                 install what is missing, build, create the lab, check it
+#   deploy/lab.sh up --supervised    the same, every daemon under runsvdir as its own
+#                                    user with only its capabilities (docs/deploy.md)
+#   deploy/lab.sh status             show the namespaces, addresses and what runs in them
+#   deploy/lab.sh down               remove everything the lab created
 #
-#   loom-cli  10.1.0.2/24  fd00:1::2/64
+# Environment: LOOM_LAB names the lab (default loom: namespaces loom-cli,
+# loom-rtr, loom-srv1..3, state in /run/loom-lab, shared memory of
+# instance lab); another name gives a second, independent lab (the tests').
+# LOOM_BUILD is the build directory (default build); with LOOM_NO_BUILD=1
+# the lab uses it as it is, neither installing packages nor building.
+#
+#   LAB-cli  10.1.0.2/24  fd00:1::2/64
 #      | veth
-#   loom-rtr  10.1.0.1/24  fd00:1::1/64   (router; the forwarding agent's place)
-#             10.2.0.1/24  fd00:2::1/64   bridge lbr0 to the servers
+#   LAB-rtr  10.1.0.1/24  fd00:1::1/64   (router; the forwarding agent's place)
+#            10.2.0.1/24  fd00:2::1/64   bridge lbr0 to the servers
 #      | veth x3
-#   loom-srv1..3  10.2.0.11..13/24  fd00:2::11..13/64   nginx on port 80
+#   LAB-srv1..3  10.2.0.11..13/24  fd00:2::11..13/64   nginx on port 80
 #
 # The router runs loom-fwd-agent (AF_PACKET on rtr0 and lbr0, the kernel's
 # forwarding off) and loom-svc-mgr with the demo services: virtual addresses
 # 10.9.0.1:80 and [fd00:9::1]:80 balanced over the three nginx servers
 # (weighted round robin 3:2:1, HTTP health checks). Each daemon's issue adds
-# its start-up here.
+# its start-up here: a lab_conf_<daemon> function below.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-RUN=/run/loom-lab
-NS_CLI=loom-cli
-NS_RTR=loom-rtr
+LAB=${LOOM_LAB:-loom}
+BUILD=${LOOM_BUILD:-build}
+RUN=/run/$LAB-lab
+NS_CLI=$LAB-cli
+NS_RTR=$LAB-rtr
 SERVERS=(1 2 3)
+# the agent's instance; the manager's is INST-mgr
+INST=lab
+[ "$LAB" = loom ] || INST=$LAB
+# Every daemon the supervised lab runs (deploy/runit/<daemon>), and where
+# the build puts it.
+DAEMONS=(loom-fwd-agent loom-svc-mgr loom-pkt-engine loom-provisioner)
+declare -A BIN=(
+	[loom-fwd-agent]=fwd-agent/loom-fwd-agent [loom-svc-mgr]=svc-mgr/loom-svc-mgr
+	[loom-pkt-engine]=pkt-engine/loom-pkt-engine [loom-provisioner]=provisioner/loom-provisioner
+)
 
 need_root() {
 	if [ "$(id -u)" -ne 0 ]; then
@@ -54,18 +74,31 @@ stop_pid() {
 	kill -9 "$pid" 2>/dev/null || true
 }
 
+# The supervisor goes first, so that it restarts nothing while the lab goes.
+stop_supervisor() {
+	[ -f "$RUN/runsvdir.pid" ] || return 0
+	local svs=("$RUN"/service/*)
+	if [ -e "${svs[0]}" ]; then
+		# SIGTERM, and SIGKILL for a daemon still there after 10 s
+		sv -w 10 force-stop "${svs[@]}" >/dev/null 2>&1 || true
+		sv exit "${svs[@]}" "${svs[@]/%//log}" >/dev/null 2>&1 || true
+	fi
+	stop_pid "$RUN/runsvdir.pid"
+}
+
 down() {
+	stop_supervisor
 	stop_pid "$RUN/fwd-agent.pid"
 	stop_pid "$RUN/svc-mgr.pid"
 	for s in "${SERVERS[@]}"; do
 		if [ -f "$RUN/srv$s/nginx.pid" ]; then
 			kill "$(cat "$RUN/srv$s/nginx.pid")" 2>/dev/null || true
 		fi
-		ip netns del "loom-srv$s" 2>/dev/null || true
+		ip netns del "$LAB-srv$s" 2>/dev/null || true
 	done
 	ip netns del "$NS_RTR" 2>/dev/null || true
 	ip netns del "$NS_CLI" 2>/dev/null || true
-	rm -f /dev/shm/loom.lab.* /dev/shm/loom.lab-mgr.*
+	rm -f "/dev/shm/loom.$INST."* "/dev/shm/loom.$INST-mgr."*
 	rm -rf "$RUN"
 }
 
@@ -96,15 +129,7 @@ EOF
 	mkdir -p "$dir/tmp"
 }
 
-up() {
-	./deploy/install-deps.sh
-	if [ ! -f build/build.ninja ]; then
-		meson setup build --buildtype=debugoptimized >/dev/null
-	fi
-	ninja -C build >/dev/null
-	down
-	mkdir -p "$RUN"
-
+topology() {
 	ip netns add "$NS_CLI"
 	ip netns add "$NS_RTR"
 	ip link add cli0 netns "$NS_CLI" type veth peer name rtr0 netns "$NS_RTR"
@@ -125,7 +150,7 @@ up() {
 	in_ns "$NS_RTR" ip link set lbr0 up
 
 	for s in "${SERVERS[@]}"; do
-		local ns=loom-srv$s
+		local ns=$LAB-srv$s
 		ip netns add "$ns"
 		ip link add eth0 netns "$ns" type veth peer name "srv$s" netns "$NS_RTR"
 		in_ns "$NS_RTR" ip link set "srv$s" master lbr0 up
@@ -142,11 +167,19 @@ up() {
 	# loom-fwd-agent routes; the router's kernel does not
 	in_ns "$NS_RTR" sysctl -qw net.ipv4.ip_forward=0
 	in_ns "$NS_RTR" sysctl -qw net.ipv6.conf.all.forwarding=0
-	cat >"$RUN/svc-mgr.yaml" <<EOF
-instance: lab-mgr
-host-name: loom-rtr
+}
+
+# lab_conf_<daemon> FILE EXTRA writes the daemon's lab configuration to
+# FILE, with the line EXTRA among its top-level keys (the supervised lab
+# passes "shm-group: loom"), and prints the namespace the daemon runs in.
+# Returning 1 means no lab configuration yet: the lab runs without it.
+lab_conf_loom_svc_mgr() {
+	cat >"$1" <<EOF
+instance: $INST-mgr
+host-name: $NS_RTR
 address: 10.2.0.1
-listen: [ "ipc://$RUN/mgr.sock" ]
+listen: [ "ipc://$RUN/ipc/mgr.sock" ]
+$2
 services:
   - name: web
     address: 10.9.0.1
@@ -169,17 +202,34 @@ services:
       - { address: "fd00:2::12", weight: 2 }
       - { address: "fd00:2::13", weight: 1 }
 EOF
-	ip netns exec "$NS_RTR" ./build/svc-mgr/loom-svc-mgr -c "$RUN/svc-mgr.yaml" \
-		>"$RUN/svc-mgr.log" 2>&1 &
-	echo $! >"$RUN/svc-mgr.pid"
-	printf '%s\n' "instance: lab" "host-name: loom-rtr" "backend: afpacket" \
+	echo "$NS_RTR"
+}
+
+lab_conf_loom_fwd_agent() {
+	printf '%s\n' "instance: $INST" "host-name: $NS_RTR" "backend: afpacket" "$2" \
 		"interfaces:" "  - name: rtr0" "  - name: lbr0" "managers:" \
-		"  - endpoint: ipc://$RUN/mgr.sock" >"$RUN/fwd-agent.yaml"
-	# not through in_ns: a function in the background is a subshell, and $!
-	# must be the agent itself (ip netns exec execs it) for `down` to stop it
-	ip netns exec "$NS_RTR" ./build/fwd-agent/loom-fwd-agent -c "$RUN/fwd-agent.yaml" \
-		>"$RUN/fwd-agent.log" 2>&1 &
-	echo $! >"$RUN/fwd-agent.pid"
+		"  - endpoint: ipc://$RUN/ipc/mgr.sock" >"$1"
+	echo "$NS_RTR"
+}
+
+# loom-pkt-engine needs appliances in the lab, loom-provisioner a database
+# and an address to listen on: their issues fill these in.
+lab_conf_loom_pkt_engine() { return 1; }
+lab_conf_loom_provisioner() { return 1; }
+
+# The daemons run directly as root, stopped through their pid files.
+start_direct() {
+	local d
+	for d in loom-svc-mgr loom-fwd-agent; do
+		local short=${d#loom-} ns
+		ns=$("lab_conf_${d//-/_}" "$RUN/$short.yaml" "")
+		# not through in_ns: a function in the background is a subshell,
+		# and $! must be the daemon itself (ip netns exec execs it) for
+		# `down` to stop it
+		ip netns exec "$ns" "$BUILD/${BIN[$d]}" -c "$RUN/$short.yaml" \
+			>"$RUN/$short.log" 2>&1 &
+		echo $! >"$RUN/$short.pid"
+	done
 	sleep 0.5
 	for d in fwd-agent svc-mgr; do
 		if ! kill -0 "$(cat "$RUN/$d.pid")" 2>/dev/null; then
@@ -188,6 +238,80 @@ EOF
 			exit 1
 		fi
 	done
+}
+
+# Every daemon under runsvdir (deploy/runit): a copy of its service
+# directory in $RUN/sv with the lab's settings in env/, linked into
+# $RUN/service when it is built and the lab has a configuration for it.
+start_supervised() {
+	local d started=()
+	./deploy/users.sh
+	# the manager's ipc:// socket: the directory is the loom group's and
+	# setgid, so the socket is the group's too; the daemons' umask 007
+	# lets the group connect and nobody else
+	install -d -m 2770 -g loom "$RUN/ipc"
+	mkdir -p "$RUN/sv" "$RUN/service" "$RUN/log"
+	cp deploy/runit/loom-run "$RUN/sv/"
+	for d in "${DAEMONS[@]}"; do
+		local sv=$RUN/sv/$d conf=$RUN/${d#loom-}.yaml ns
+		if ! ns=$("lab_conf_${d//-/_}" "$conf" "shm-group: loom"); then
+			echo "  $d: no lab configuration yet, not started"
+			continue
+		fi
+		if [ ! -x "$BUILD/${BIN[$d]}" ]; then
+			echo "  $d: not built ($BUILD/${BIN[$d]}), not started"
+			continue
+		fi
+		cp -r "deploy/runit/$d" "$sv"
+		mkdir -p "$sv/env"
+		realpath "$BUILD/${BIN[$d]}" >"$sv/env/LOOM_BIN"
+		echo "$conf" >"$sv/env/LOOM_CONF"
+		echo "$ns" >"$sv/env/LOOM_NETNS"
+		echo "$RUN/log" >"$sv/env/LOOM_LOG_DIR"
+		ln -s "$sv" "$RUN/service/$d"
+		started+=("$RUN/service/$d")
+	done
+	# runsvdir outlives this script: its own session, and none of our
+	# descriptors (a caller may be reading our output until it closes)
+	setsid runsvdir -P "$RUN/service" >"$RUN/runsvdir.log" 2>&1 </dev/null &
+	echo $! >"$RUN/runsvdir.pid"
+	# runsv up for each within 10 s, each daemon up, and still up a second
+	# later (not restarting)
+	for _ in $(seq 100); do
+		local waiting=0
+		for d in "${started[@]}"; do
+			[ -p "$d/supervise/ok" ] || waiting=1
+		done
+		[ "$waiting" -eq 0 ] && break
+		sleep 0.1
+	done
+	if ! sv -w 10 check "${started[@]}" >/dev/null || ! sleep 1 ||
+		! sv -w 1 check "${started[@]}" >/dev/null; then
+		echo "lab.sh: not every daemon runs under the supervisor:" >&2
+		sv status "${started[@]}" >&2 || true
+		tail -n 20 "$RUN"/log/*/current >&2 || true
+		exit 1
+	fi
+}
+
+up() {
+	local supervised=false
+	[ "${1:-}" = --supervised ] && supervised=true
+	if [ -z "${LOOM_NO_BUILD:-}" ]; then
+		./deploy/install-deps.sh
+		if [ ! -f "$BUILD/build.ninja" ]; then
+			meson setup "$BUILD" --buildtype=debugoptimized >/dev/null
+		fi
+		ninja -C "$BUILD" >/dev/null
+	fi
+	down
+	mkdir -p "$RUN/ipc"
+	topology
+	if $supervised; then
+		start_supervised
+	else
+		start_direct
+	fi
 
 	local ok=0
 	for s in "${SERVERS[@]}"; do
@@ -205,19 +329,23 @@ EOF
 			vip=$((vip + 1))
 		fi
 	done
-	echo "lab is up: client $NS_CLI, router $NS_RTR, servers loom-srv1..3 (nginx on :80)"
+	local logs="$RUN/fwd-agent.log $RUN/svc-mgr.log"
+	$supervised && logs="$RUN/log/*/current; sv status $RUN/service/*"
+	echo "lab is up: client $NS_CLI, router $NS_RTR, servers $LAB-srv1..3 (nginx on :80)"
 	echo "  client -> servers through loom-fwd-agent: $ok of ${#SERVERS[@]} answered"
 	echo "  client -> virtual service 10.9.0.1:80 (loom-svc-mgr, wrr 3:2:1): $vip of 6 answered"
 	echo "  try: ip netns exec $NS_CLI curl http://10.9.0.1/"
 	echo "       ip netns exec $NS_CLI curl 'http://[fd00:9::1]/'"
-	echo "       ./build/provisioner/loomctl/loomctl -i lab affinity stats"
-	echo "       the logs: $RUN/fwd-agent.log $RUN/svc-mgr.log"
+	local ctl=$BUILD/provisioner/loomctl/loomctl
+	[[ $ctl = /* ]] || ctl=./$ctl
+	echo "       $ctl -i $INST affinity stats"
+	echo "       the logs: $logs"
 	echo "  remove it with: deploy/lab.sh down"
 	[ "$ok" -eq "${#SERVERS[@]}" ] && [ "$vip" -eq 6 ]
 }
 
 status() {
-	for ns in "$NS_CLI" "$NS_RTR" loom-srv1 loom-srv2 loom-srv3; do
+	for ns in "$NS_CLI" "$NS_RTR" "$LAB-srv1" "$LAB-srv2" "$LAB-srv3"; do
 		if ip netns list | grep -qw "$ns"; then
 			echo "== $ns"
 			in_ns "$ns" ip -br addr | grep -v '^lo' || true
@@ -226,15 +354,19 @@ status() {
 			echo "== $ns: absent"
 		fi
 	done
+	if [ -f "$RUN/runsvdir.pid" ]; then
+		echo "== supervised (runsvdir pid $(cat "$RUN/runsvdir.pid"))"
+		sv status "$RUN"/service/* || true
+	fi
 }
 
 need_root
-case "${1:-}" in
-up) up ;;
-down) down && echo "lab removed" ;;
-status) status ;;
+case "${1:-} ${2:-}" in
+"up " | "up --supervised") up "${2:-}" ;;
+"down ") down && echo "lab removed" ;;
+"status ") status ;;
 *)
-	echo "usage: deploy/lab.sh up|status|down" >&2
+	echo "usage: deploy/lab.sh up [--supervised] | status | down" >&2
 	exit 2
 	;;
 esac

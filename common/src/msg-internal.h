@@ -16,7 +16,7 @@
 
 /* Segment types the codec knows are below this (a capability bit each). */
 #define MSG_SEG_TABLE_SIZE 64u
-#define MSG_TYPE_TABLE_SIZE 16u
+#define MSG_TYPE_TABLE_SIZE 48u /* through the replication range, 32..47 */
 
 struct msg_seg_desc {
 	const struct msg_field *fields;
@@ -91,6 +91,10 @@ static inline size_t msg_text_char(const uint8_t *s, size_t avail)
 		return 0;
 	return n;
 }
+
+/* repl-batch's cross-field rule: its transaction list is well formed and in
+ * the encoder's form (msg_codec.c). */
+bool msg_repl_batch_check(const void *body, int *key);
 
 /* ---- Bounded msgpack reader ---------------------------------------------- */
 

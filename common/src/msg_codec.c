@@ -645,3 +645,225 @@ int msg_decode_verified(const uint8_t *buf, size_t len, const uint8_t *key, size
 	memset(m, 0, sizeof(*m));
 	return fail(err, -rc);
 }
+
+/* ---- Replication transaction lists ------------------------------------------ */
+
+/*
+ * A repl-batch carries its transactions as one bin field holding a msgpack
+ * array of maps, so a batch of hundreds of entries stays one segment and
+ * struct msg keeps its fixed size (the entries are read in place, never
+ * copied into the union). The list follows the segment rules: keyed fields,
+ * every value checked, and one encoding only (decode re-encodes each entry
+ * and compares), so a batch's bytes are as canonical as the message's.
+ */
+
+#define TXW_HDR 3u /* room kept for the array header: 0xdc + 2 bytes */
+
+/* Which fields each op takes: M mandatory, O optional, 0 not allowed. */
+static const struct { uint8_t key, value, gen; } txn_rules[] = {
+	[MSG_REPL_OP_ADD] = { 'M', 'M', 0 },
+	[MSG_REPL_OP_UPDATE] = { 'M', 'M', 0 },
+	[MSG_REPL_OP_DELETE] = { 'M', 0, 0 },
+	[MSG_REPL_OP_DELETE_OWNER] = { 0, 0, 0 },
+	[MSG_REPL_OP_ERROR] = { 'M', 'O', 0 },
+	[MSG_REPL_OP_AUTH] = { 0, 0, 'M' },
+};
+
+static int txn_rule(uint8_t rule, bool present)
+{
+	if (rule == 'M' && !present)
+		return MSG_E_FIELD_MISSING;
+	if (!rule && present)
+		return MSG_E_INVALID;
+	return 0;
+}
+
+/* 0 or the MSG_E_* code the decoder would refuse t with. */
+static int txn_check(const struct msg_repl_txn *t)
+{
+	int rc;
+
+	if (t->op < MSG_REPL_OP_ADD || t->op > MSG_REPL_OP_AUTH)
+		return MSG_E_RANGE;
+	if (t->owner == 0 && t->op != MSG_REPL_OP_DELETE_OWNER)
+		return MSG_E_RANGE;
+	if (t->key_len > MSG_MAX_REPL_KEY || t->value_len > MSG_MAX_REPL_VALUE)
+		return MSG_E_LENGTH;
+	if ((rc = txn_rule(txn_rules[t->op].key, t->present & MSG_RTXN_KEY)) ||
+	    (rc = txn_rule(txn_rules[t->op].value, t->present & MSG_RTXN_VALUE)) ||
+	    (rc = txn_rule(txn_rules[t->op].gen, t->present & MSG_RTXN_GEN)))
+		return rc;
+	return 0;
+}
+
+static void txn_encode(struct wbuf *w, const struct msg_repl_txn *t)
+{
+	wb_container(w, true, 2u + !!(t->present & MSG_RTXN_KEY) +
+			      !!(t->present & MSG_RTXN_VALUE) + !!(t->present & MSG_RTXN_GEN));
+	wb_uint(w, 1);
+	wb_uint(w, t->op);
+	wb_uint(w, 2);
+	wb_uint(w, t->owner);
+	if (t->present & MSG_RTXN_KEY) {
+		wb_uint(w, 3);
+		pack_bin(w, t->key, t->key_len);
+	}
+	if (t->present & MSG_RTXN_VALUE) {
+		wb_uint(w, 4);
+		pack_bin(w, t->value, t->value_len);
+	}
+	if (t->present & MSG_RTXN_GEN) {
+		wb_uint(w, 5);
+		wb_uint(w, t->generation);
+	}
+}
+
+size_t msg_repl_txn_size(const struct msg_repl_txn *t)
+{
+	/* map, 5 keys, op, owner (9), bin headers (2 + 3), generation (9) */
+	return 1 + 5 + 1 + 9 + 2 + t->key_len + 3 + t->value_len + 9;
+}
+
+void msg_repl_txw_init(struct msg_repl_txw *w, uint8_t *buf, size_t cap)
+{
+	*w = (struct msg_repl_txw){ .buf = buf, .cap = cap, .len = TXW_HDR };
+	if (cap > MSG_MAX_REPL_TXNS + TXW_HDR)
+		w->cap = MSG_MAX_REPL_TXNS + TXW_HDR;
+}
+
+int msg_repl_txw_add(struct msg_repl_txw *w, const struct msg_repl_txn *t)
+{
+	struct wbuf wb = { .buf = w->buf, .cap = w->cap, .len = w->len };
+	int rc = txn_check(t);
+
+	if (rc)
+		return -rc;
+	if (w->n >= UINT16_MAX)
+		return -MSG_E_NOSPACE;
+	txn_encode(&wb, t);
+	if (wb.full)
+		return -MSG_E_NOSPACE;
+	w->len = wb.len;
+	w->n++;
+	return 0;
+}
+
+const uint8_t *msg_repl_txw_finish(struct msg_repl_txw *w, uint32_t *len)
+{
+	size_t hl = w->n < 16 ? 1 : 3;
+	uint8_t *p = w->buf + TXW_HDR - hl;
+
+	if (hl == 1) {
+		p[0] = (uint8_t)(0x90 | w->n);
+	} else {
+		p[0] = 0xdc;
+		wb_be(p + 1, w->n, 2);
+	}
+	*len = (uint32_t)(w->len - (TXW_HDR - hl));
+	return p;
+}
+
+int msg_repl_txr_init(struct msg_repl_txr *r, const uint8_t *txns, size_t len)
+{
+	struct msg_rd rd = { .start = txns, .p = txns, .end = txns + len };
+	uint32_t n;
+	int rc = msg_rd_array(&rd, &n);
+
+	if (rc)
+		return rc;
+	/* A list that could not hold n entries is refused before any is read. */
+	if (n > (size_t)(rd.end - rd.p) / 5)
+		return -MSG_E_LENGTH;
+	*r = (struct msg_repl_txr){ .p = rd.p, .end = rd.end, .left = n };
+	return (int)n;
+}
+
+static int txn_bin(struct msg_rd *rd, const uint8_t **data, uint16_t *len, uint32_t cap)
+{
+	uint32_t l;
+	int rc = msg_rd_bin(rd, data, &l);
+
+	if (rc)
+		return rc;
+	if (l > cap)
+		return -MSG_E_LENGTH;
+	*len = (uint16_t)l;
+	return 0;
+}
+
+int msg_repl_txr_next(struct msg_repl_txr *r, struct msg_repl_txn *t)
+{
+	struct msg_rd rd = { .start = r->p, .p = r->p, .end = r->end };
+	uint8_t again[1 + 5 + 1 + 9 + 2 + MSG_MAX_REPL_KEY + 3 + MSG_MAX_REPL_VALUE + 9];
+	struct wbuf w = { .buf = again, .cap = sizeof(again) };
+	uint64_t key, v, last = 0, seen = 0;
+	uint32_t n;
+	int rc;
+
+	if (!r->left)
+		return r->p == r->end ? 0 : -MSG_E_TRAILING;
+	memset(t, 0, sizeof(*t));
+	if ((rc = msg_rd_map(&rd, &n)))
+		return rc;
+	if (n > 5)
+		return -MSG_E_LENGTH;
+	for (uint32_t i = 0; i < n; i++) {
+		if ((rc = msg_rd_uint(&rd, &key)))
+			return rc;
+		if (key <= last || key > 5)
+			return -MSG_E_INVALID; /* unknown, repeated or out of order */
+		last = key;
+		seen |= UINT64_C(1) << key;
+		switch (key) {
+		case 1:
+		case 2:
+		case 5:
+			if ((rc = msg_rd_uint(&rd, &v)))
+				return rc;
+			if (key == 1 && (v < MSG_REPL_OP_ADD || v > MSG_REPL_OP_AUTH))
+				return -MSG_E_RANGE;
+			if (key == 1)
+				t->op = (uint8_t)v;
+			else if (key == 2)
+				t->owner = v;
+			else
+				t->generation = v, t->present |= MSG_RTXN_GEN;
+			break;
+		case 3:
+			if ((rc = txn_bin(&rd, &t->key, &t->key_len, MSG_MAX_REPL_KEY)))
+				return rc;
+			t->present |= MSG_RTXN_KEY;
+			break;
+		case 4:
+			if ((rc = txn_bin(&rd, &t->value, &t->value_len, MSG_MAX_REPL_VALUE)))
+				return rc;
+			t->present |= MSG_RTXN_VALUE;
+			break;
+		}
+	}
+	if ((seen & 0x6) != 0x6) /* op and owner */
+		return -MSG_E_FIELD_MISSING;
+	if ((rc = txn_check(t)))
+		return -rc;
+	txn_encode(&w, t);
+	if (w.full || w.len != (size_t)(rd.p - r->p) || memcmp(again, r->p, w.len))
+		return -MSG_E_INVALID; /* not the encoder's form */
+	r->p = rd.p;
+	r->left--;
+	return 1;
+}
+
+bool msg_repl_batch_check(const void *body, int *key)
+{
+	const struct msg_repl_batch *b = body;
+	struct msg_repl_txr r;
+	struct msg_repl_txn t;
+	int rc;
+
+	*key = 3;
+	if (msg_repl_txr_init(&r, b->txns, b->txns_len) < 0)
+		return false;
+	while ((rc = msg_repl_txr_next(&r, &t)) > 0)
+		;
+	return rc == 0;
+}

@@ -166,6 +166,28 @@ static const struct msg_field f_error[] = {
 	F_TEXT(6, "text", struct msg_error, text, MSG_MAX_TEXT, 3),
 };
 
+static const struct msg_field f_repl_member[] = {
+	F_UINT(1, "group", struct msg_repl_member, group, 0, U32, 0, MAND),
+	F_UINT(2, "mode", struct msg_repl_member, mode, MSG_REPL_MODE_PRIMARY_BACKUP,
+	       MSG_REPL_MODE_PEER, 0, MAND),
+	F_UINT(3, "role", struct msg_repl_member, role, MSG_REPL_ROLE_ACTIVE, MSG_REPL_ROLE_PEER,
+	       0, MAND),
+	F_BOOL(4, "ready", struct msg_repl_member, ready),
+	F_UINT(5, "next", struct msg_repl_member, next, 0, U64, 0, 0),
+};
+
+static const struct msg_field f_repl_batch[] = {
+	F_UINT(1, "seq", struct msg_repl_batch, seq, 1, U64, 0, MAND),
+	F_UINT(2, "kind", struct msg_repl_batch, kind, 0, MSG_REPL_KIND_DUMP_END, 0, MAND),
+	F_PTR(3, "txns", struct msg_repl_batch, txns, txns_len, 1, MSG_MAX_REPL_TXNS),
+};
+
+static const struct msg_field f_repl_ack[] = {
+	F_UINT(1, "next", struct msg_repl_ack, next, 0, U64, 0, MAND),
+	F_BOOL(2, "resend", struct msg_repl_ack, resend),
+	F_BOOL(3, "dump", struct msg_repl_ack, dump),
+};
+
 static bool check_security(const void *body, int *key)
 {
 	const struct msg_security *s = body;
@@ -214,6 +236,9 @@ const struct msg_seg_desc msg_seg_descs[MSG_SEG_TABLE_SIZE] = {
 	SEG(MSG_S_HELLO, f_hello, -1, check_hello),
 	SEG(MSG_S_HEARTBEAT, f_heartbeat, -1, NULL),
 	SEG(MSG_S_ERROR, f_error, PRESENT(struct msg_error), NULL),
+	SEG(MSG_S_REPL_MEMBER, f_repl_member, PRESENT(struct msg_repl_member), NULL),
+	SEG(MSG_S_REPL_BATCH, f_repl_batch, -1, msg_repl_batch_check),
+	SEG(MSG_S_REPL_ACK, f_repl_ack, -1, NULL),
 };
 
 #define O MSG_PLACE_OPT
@@ -257,6 +282,16 @@ const uint8_t msg_place[MSG_TYPE_TABLE_SIZE][MSG_SEG_TABLE_SIZE] = {
 	},
 	[MSG_T_ERROR] = {
 		[MSG_S_SECURITY] = O, [MSG_S_IDENTITY] = O, [MSG_S_ERROR] = M,
+	},
+	[MSG_T_REPL_HELLO] = {
+		[MSG_S_SECURITY] = O, [MSG_S_IDENTITY] = O, [MSG_S_HELLO] = M,
+		[MSG_S_REPL_MEMBER] = M,
+	},
+	[MSG_T_REPL_BATCH] = {
+		[MSG_S_SECURITY] = O, [MSG_S_REPL_BATCH] = M,
+	},
+	[MSG_T_REPL_ACK] = {
+		[MSG_S_SECURITY] = O, [MSG_S_REPL_ACK] = M,
 	},
 };
 

@@ -19,6 +19,7 @@
 #include <zmq.h>
 
 #include "common/ev.h"
+#include "common/daemon.h"
 #include "common/log.h"
 #include "common/priv.h"
 #include "common/str.h"
@@ -522,6 +523,7 @@ int fwd_daemon_run(const struct fwd_config *cfg)
 		   cfg->instance, d.nworkers, d.nworkers == 1 ? "" : "s", cfg->n_interfaces,
 		   cfg->n_interfaces == 1 ? "" : "s", cfg->n_managers,
 		   cfg->n_managers == 1 ? "" : "s");
+	loom_daemon_ready(); /* a supervisor waiting for READY=1 may go on */
 	r = ev_run(d.loop);
 	log_notice("stopping");
 out:

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "common/daemon.h"
 #include "common/log.h"
 #include "common/priv.h"
 #include "common/str.h"
@@ -234,6 +235,7 @@ int svc_daemon_run(const struct svc_config *cfg, const char *path)
 	log_notice("running: instance %s, %u service%s, %" PRIu64 " flows in the table",
 		   cfg->instance, d.m.nsvcs, d.m.nsvcs == 1 ? "" : "s",
 		   svc_flows_count(d.m.flows));
+	loom_daemon_ready(); /* a supervisor waiting for READY=1 may go on */
 	r = ev_run(d.loop);
 	write_stats(&d);
 out:

@@ -184,6 +184,32 @@ struct msg_error {
 	char text[MSG_MAX_TEXT + 1];  /* NUL-terminated */
 };
 
+/* Replication (repl.h uses these; fields: msg_wire.h). */
+#define MSG_RMEMBER_NEXT (1u << 0)
+struct msg_repl_member {
+	uint32_t present;             /* MSG_RMEMBER_NEXT: an answer */
+	uint32_t group;
+	uint8_t mode;                 /* MSG_REPL_MODE_* */
+	uint8_t role;                 /* MSG_REPL_ROLE_* */
+	bool ready;
+	uint64_t next;
+};
+
+/* txns is a transaction list written by msg_repl_txw_*() and read with
+ * msg_repl_txr_*(); after decode it points into the decoded buffer. */
+struct msg_repl_batch {
+	uint64_t seq;
+	uint8_t kind;                 /* MSG_REPL_KIND_* */
+	const uint8_t *txns;
+	uint32_t txns_len;
+};
+
+struct msg_repl_ack {
+	uint64_t next;
+	bool resend;
+	bool dump;
+};
+
 struct msg_seg {
 	uint8_t type;                 /* enum msg_seg_type */
 	bool required;                /* the segment header's Required flag */
@@ -206,6 +232,9 @@ struct msg_seg {
 		struct msg_hello hello;
 		struct msg_heartbeat heartbeat;
 		struct msg_error error;
+		struct msg_repl_member repl_member;
+		struct msg_repl_batch repl_batch;
+		struct msg_repl_ack repl_ack;
 	} u;
 };
 
@@ -314,6 +343,60 @@ int msg_check_supported(const struct msg *m, uint64_t caps,
  */
 int msg_build_deny(const struct msg *m, const struct msg_action_list *unsupported,
 		   struct msg *out, bool secure);
+
+/* ---- Replication transaction lists ---------------------------------------- */
+
+/* One transaction; key and value point into the list (read) or into the
+ * caller's memory (write). present says which optional fields are there. */
+#define MSG_RTXN_KEY   (1u << 0)
+#define MSG_RTXN_VALUE (1u << 1)
+#define MSG_RTXN_GEN   (1u << 2)
+struct msg_repl_txn {
+	uint32_t present;             /* MSG_RTXN_* */
+	uint8_t op;                   /* MSG_REPL_OP_* */
+	uint64_t owner;
+	uint64_t generation;          /* authenticate only */
+	const uint8_t *key;
+	uint16_t key_len;             /* 0..MSG_MAX_REPL_KEY */
+	const uint8_t *value;
+	uint16_t value_len;           /* 0..MSG_MAX_REPL_VALUE */
+};
+
+/*
+ * Writer: builds a list in buf[0..cap) (cap <= MSG_MAX_REPL_TXNS + 3: three
+ * bytes are kept for the array header). add refuses, with nothing written, a
+ * transaction the decoder would refuse (-MSG_E_RANGE, -MSG_E_LENGTH,
+ * -MSG_E_FIELD_MISSING, -MSG_E_INVALID for a field its op does not allow)
+ * and one that does not fit (-MSG_E_NOSPACE).
+ */
+struct msg_repl_txw {
+	uint8_t *buf;
+	size_t cap;
+	size_t len;                   /* bytes used, the three kept included */
+	uint32_t n;                   /* transactions written */
+};
+
+void msg_repl_txw_init(struct msg_repl_txw *w, uint8_t *buf, size_t cap);
+int msg_repl_txw_add(struct msg_repl_txw *w, const struct msg_repl_txn *t);
+/* Bytes the next add of t would take (to decide whether a batch is full). */
+size_t msg_repl_txn_size(const struct msg_repl_txn *t);
+/* Finish the list: sets *len and returns where it starts inside buf (ready
+ * for struct msg_repl_batch). The writer may be added to afterwards and
+ * finished again. */
+const uint8_t *msg_repl_txw_finish(struct msg_repl_txw *w, uint32_t *len);
+
+/* Reader over a list the decoder accepted (it validated every entry; a
+ * list that was not decoded is checked again here all the same). */
+struct msg_repl_txr {
+	const uint8_t *p;
+	const uint8_t *end;
+	uint32_t left;
+};
+
+/* Returns the number of transactions, or -MSG_E_*. */
+int msg_repl_txr_init(struct msg_repl_txr *r, const uint8_t *txns, size_t len);
+/* 1 and *t filled, 0 at the end, or -MSG_E_*. */
+int msg_repl_txr_next(struct msg_repl_txr *r, struct msg_repl_txn *t);
 
 /* ---- Security (hmac-sha256 over the whole message) ----------------------- */
 

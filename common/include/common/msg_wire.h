@@ -54,13 +54,16 @@
 #define MSG_MAX_TEXT      127u   /* error text, bytes */
 #define MSG_MAX_TTL       86400u /* affinity time to live, seconds */
 #define MSG_HMAC_LEN      32u    /* hmac-sha256 authenticator, bytes */
+#define MSG_MAX_REPL_KEY   64u    /* replicated entry key, bytes */
+#define MSG_MAX_REPL_VALUE 1024u  /* replicated entry value, bytes */
+#define MSG_MAX_REPL_TXNS  65535u /* a batch's encoded transaction list, bytes */
 
 /* ---- Message types ----------------------------------------------------- */
 /*
  * X(name, number, printable name). Numbers 1..255; 0 is never valid.
  * Reserved, not implemented yet (a decoder refuses them as unknown):
  *   10       activity report (agent -> manager: per-affinity counters)
- *   32..47   replication (manager <-> standby, agent <-> peer agent)
+ *   35..47   replication (manager <-> standby, agent <-> peer agent)
  *   48..63   provisioning (provisioner -> pkt-engine, svc-mgr)
  */
 #define MSG_TYPE_LIST(X)                                                   \
@@ -72,7 +75,10 @@
 	X(MSG_T_IP_PACKET,       6, "ip-packet-only")                      \
 	X(MSG_T_HELLO,           7, "hello")                               \
 	X(MSG_T_HEARTBEAT,       8, "heartbeat")                           \
-	X(MSG_T_ERROR,           9, "error")
+	X(MSG_T_ERROR,           9, "error")                               \
+	X(MSG_T_REPL_HELLO,     32, "repl-hello")                          \
+	X(MSG_T_REPL_BATCH,     33, "repl-batch")                          \
+	X(MSG_T_REPL_ACK,       34, "repl-ack")
 
 #define MSG_T_RESERVED_ACTIVITY 10u
 #define MSG_T_RESERVED_REPL_FIRST 32u
@@ -105,7 +111,10 @@
 	X(MSG_S_ACT_INTEREST,  19, "action-interest-criteria")            \
 	X(MSG_S_HELLO,         32, "hello")                               \
 	X(MSG_S_HEARTBEAT,     33, "heartbeat")                           \
-	X(MSG_S_ERROR,         34, "error")
+	X(MSG_S_ERROR,         34, "error")                               \
+	X(MSG_S_REPL_MEMBER,   35, "repl-member")                         \
+	X(MSG_S_REPL_BATCH,    36, "repl-batch")                          \
+	X(MSG_S_REPL_ACK,      37, "repl-ack")
 
 #define MSG_S_ACTION_FIRST 16u
 #define MSG_S_ACTION_LAST  31u
@@ -227,6 +236,43 @@
  *   4  seg_type  uint  O  0..255, type of the segment that failed
  *   5  field     uint  O  0..255, key of the field that failed
  *   6  text      text  O  0..127 bytes
+ *
+ * repl-member (35)                   who a replication member is, in its hello
+ *   1  group     uint  M  0..2^32-1, replication group: members of different
+ *                         groups refuse each other
+ *   2  mode      uint  M  MSG_REPL_MODE_*: 1..3, must equal the receiver's
+ *   3  role      uint  M  MSG_REPL_ROLE_*: 1..3 (peer only in peer mode)
+ *   4  ready     bool  M  the sender holds a complete table
+ *   5  next      uint  O  in the answer to a hello only: the next batch
+ *                         sequence number the answering member expects from
+ *                         the hello's sender; 0 = it holds nothing of the
+ *                         sender's generation and wants a dump
+ *
+ * repl-batch (36)                    one batch of transactions, in sequence
+ *   1  seq       uint  M  1..2^64-1, +1 per batch on one sender->receiver
+ *                         stream (per sender generation)
+ *   2  kind      uint  M  MSG_REPL_KIND_*: 0 live, 1 dump begins, 2 dump
+ *                         chunk, 3 dump ends
+ *   3  txns      bytes M  1..65535 bytes: a msgpack array of 0..65535
+ *                         transaction maps, each keyed like a segment body:
+ *        1  op         uint  M  MSG_REPL_OP_*: 1..6
+ *        2  owner      uint  M  instance that created the entry; 0 (every
+ *                               entry) only with delete-all-of-owner
+ *        3  key        bin   O  0..64 bytes: M for add, update, delete,
+ *                               error; absent otherwise
+ *        4  value      bin   O  0..1024 bytes: M for add and update,
+ *                               optional for error (detail), absent otherwise
+ *        5  generation uint  O  M for authenticate (owner = the sender's
+ *                               instance), absent otherwise
+ *      The list is held to the encoder's rules too (keys ascending, shortest
+ *      forms), so a batch has one encoding; anything else is MSG_E_INVALID
+ *      on field 3.
+ *
+ * repl-ack (37)                      receiver -> sender
+ *   1  next      uint  M  0..2^64-1: every batch below next was applied
+ *   2  resend    bool  M  a gap was seen: resend every batch from next
+ *   3  dump      bool  M  the receiver wants a fresh dump (it drops batches
+ *                         until that dump begins)
  */
 
 /* Interest criteria bits (seed 001, figure 10I), shared by all four vectors
@@ -251,6 +297,24 @@
 /* security type */
 #define MSG_SEC_NONE        0u
 #define MSG_SEC_HMAC_SHA256 1u
+
+/* replication: repl-member mode and role, repl-batch kind, transaction op */
+#define MSG_REPL_MODE_PRIMARY_BACKUP 1u
+#define MSG_REPL_MODE_ACTIVE_STANDBY 2u
+#define MSG_REPL_MODE_PEER           3u
+#define MSG_REPL_ROLE_ACTIVE  1u /* primary or active: writes every entry */
+#define MSG_REPL_ROLE_STANDBY 2u /* backup or standby: holds copies */
+#define MSG_REPL_ROLE_PEER    3u /* writes the entries it owns */
+#define MSG_REPL_KIND_LIVE       0u
+#define MSG_REPL_KIND_DUMP_BEGIN 1u
+#define MSG_REPL_KIND_DUMP       2u
+#define MSG_REPL_KIND_DUMP_END   3u
+#define MSG_REPL_OP_ADD          1u
+#define MSG_REPL_OP_UPDATE       2u
+#define MSG_REPL_OP_DELETE       3u
+#define MSG_REPL_OP_DELETE_OWNER 4u /* delete every entry of owner */
+#define MSG_REPL_OP_ERROR        5u /* the owner reports a failed entry */
+#define MSG_REPL_OP_AUTH         6u /* names the batch's sender */
 
 /* hello role */
 #define MSG_ROLE_FWD_AGENT   1u
@@ -283,6 +347,17 @@
  *   hello               -      -      -        -        -      -   M    -  -
  *   heartbeat           -      -      -        -        -      -   -    M  -
  *   error               -      -      -        -        -      -   -    -  M
+ *
+ * Replication messages (heartbeats between members are plain heartbeat
+ * messages, type 8):
+ *
+ *                     repl-hello repl-batch repl-ack
+ *   security              O          O         O
+ *   identity              O          -         -
+ *   hello                 M          -         -
+ *   repl-member           M          -         -
+ *   repl-batch            -          M         -
+ *   repl-ack              -          -         M
  *
  * A known segment in a message that does not allow it is treated like an
  * unknown one: refused if Required, otherwise skipped.

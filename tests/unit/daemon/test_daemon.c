@@ -142,7 +142,7 @@ static struct result *daemon_main(const char *def, const char *const *args)
 #define MAIN(...) daemon_main(NULL, (const char *const[]){ __VA_ARGS__, NULL })
 
 static const char usage[] =
-	"usage: loom-test [-c config.yaml] [-n] [-l err|warn|notice|info|debug] [-s]\n";
+	"usage: loom-test [-c config.yaml] [-n] [-l err|warn|notice|info|debug] [-s] [-u user]\n";
 
 Test(daemon, check_prints_the_config_normalised_and_does_not_run)
 {

@@ -228,6 +228,62 @@ static void build_error(struct msg *m)
 	msg_build_error(m, &err, "segment 4 type 60 not understood", &id, false);
 }
 
+static void build_repl_hello(struct msg *m)
+{
+	struct msg_seg *s;
+
+	msg_init(m, MSG_T_REPL_HELLO);
+	security(m);
+	identity(m, "mgr-b", 0x0a000102);
+	s = msg_add(m, MSG_S_HELLO, true);
+	s->u.hello = (struct msg_hello){ .role = MSG_ROLE_SVC_MGR, .caps = MSG_CAP(MSG_S_REPL_BATCH),
+					 .instance = 2, .generation = 1700000000123ull,
+					 .vmin = 1, .vmax = 1 };
+	s = msg_add(m, MSG_S_REPL_MEMBER, true);
+	s->u.repl_member = (struct msg_repl_member){ .present = MSG_RMEMBER_NEXT, .group = 7,
+		.mode = MSG_REPL_MODE_ACTIVE_STANDBY, .role = MSG_REPL_ROLE_STANDBY,
+		.ready = true, .next = 4242 };
+}
+
+/* Every transaction op, in one dump-begin batch. */
+static void build_repl_batch(struct msg *m)
+{
+	static uint8_t buf[512];
+	static const struct msg_repl_txn t[] = {
+		{ .op = MSG_REPL_OP_AUTH, .owner = 1, .present = MSG_RTXN_GEN, .generation = 99 },
+		{ .op = MSG_REPL_OP_DELETE_OWNER, .owner = 0 },
+		{ .op = MSG_REPL_OP_ADD, .owner = 1, .present = MSG_RTXN_KEY | MSG_RTXN_VALUE,
+		  .key = (const uint8_t *)"flow-1", .key_len = 6,
+		  .value = (const uint8_t *)"10.0.0.1:40000", .value_len = 14 },
+		{ .op = MSG_REPL_OP_UPDATE, .owner = 1, .present = MSG_RTXN_KEY | MSG_RTXN_VALUE,
+		  .key = (const uint8_t *)"flow-1", .key_len = 6,
+		  .value = (const uint8_t *)"", .value_len = 0 },
+		{ .op = MSG_REPL_OP_DELETE, .owner = 3, .present = MSG_RTXN_KEY,
+		  .key = (const uint8_t *)"flow-2", .key_len = 6 },
+		{ .op = MSG_REPL_OP_ERROR, .owner = 1, .present = MSG_RTXN_KEY | MSG_RTXN_VALUE,
+		  .key = (const uint8_t *)"flow-3", .key_len = 6,
+		  .value = (const uint8_t *)"no port", .value_len = 7 },
+	};
+	struct msg_repl_txw w;
+	struct msg_seg *s;
+
+	msg_repl_txw_init(&w, buf, sizeof(buf));
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		cr_assert_eq(msg_repl_txw_add(&w, &t[i]), 0);
+	msg_init(m, MSG_T_REPL_BATCH);
+	s = msg_add(m, MSG_S_REPL_BATCH, true);
+	s->u.repl_batch.seq = 1;
+	s->u.repl_batch.kind = MSG_REPL_KIND_DUMP_BEGIN;
+	s->u.repl_batch.txns = msg_repl_txw_finish(&w, &s->u.repl_batch.txns_len);
+}
+
+static void build_repl_ack(struct msg *m)
+{
+	msg_init(m, MSG_T_REPL_ACK);
+	msg_add(m, MSG_S_REPL_ACK, true)->u.repl_ack =
+		(struct msg_repl_ack){ .next = 70000, .resend = true, .dump = false };
+}
+
 const struct msg_sample msg_samples[] = {
 	{ "update_wildcard", MSG_T_UPDATE_WILDCARD, build_update_wildcard, true },
 	{ "update_fixed", MSG_T_UPDATE_FIXED, build_update_fixed, false },
@@ -238,6 +294,9 @@ const struct msg_sample msg_samples[] = {
 	{ "hello", MSG_T_HELLO, build_hello, false },
 	{ "heartbeat", MSG_T_HEARTBEAT, build_heartbeat, false },
 	{ "error", MSG_T_ERROR, build_error, false },
+	{ "repl_hello", MSG_T_REPL_HELLO, build_repl_hello, true },
+	{ "repl_batch", MSG_T_REPL_BATCH, build_repl_batch, false },
+	{ "repl_ack", MSG_T_REPL_ACK, build_repl_ack, false },
 };
 const size_t msg_nsamples = sizeof(msg_samples) / sizeof(msg_samples[0]);
 
