@@ -20,10 +20,11 @@
 
 #include "common/log.h"
 #include "common/str.h"
+#include "common/zap.h"
 #include "svc_mgr.h"
 
 #define RX_BATCH 64
-#define ZAP_ENDPOINT "inproc://zeromq.zap.01"
+#define ZAP_DOMAIN "loom"
 
 struct svc_agents {
 	struct svc_mgr *m;
@@ -31,12 +32,8 @@ struct svc_agents {
 	void *sock[SVC_MAX_LISTEN];
 	struct ev_handle *rx[SVC_MAX_LISTEN];
 	unsigned nsock;
-	void *zap;
-	struct ev_handle *zap_h;
-	uint8_t agent_keys[SVC_MAX_AGENT_KEYS][32];
-	unsigned nkeys;
+	struct zap *zap;
 	uint64_t hb_seq;
-	uint64_t zap_denied;
 	struct msg in;
 	uint8_t rxbuf[MSG_MAX_SIZE + 1];
 	uint8_t txbuf[MSG_MAX_SIZE];
@@ -307,74 +304,22 @@ void svc_agents_tick(struct svc_agents *ag, uint64_t now)
 	}
 }
 
-/* ---- CurveZMQ admission (ZAP, RFC 27) ------------------------------------------ */
-
-static void on_zap(struct ev_loop *loop, void *arg, int what)
-{
-	struct svc_agents *ag = arg;
-	(void)loop;
-	(void)what;
-
-	for (;;) {
-		char f[7][256];
-		int l[7] = { 0 }, more = 1, n = 0;
-		size_t ml = sizeof(more);
-
-		while (more && n < 7) {
-			l[n] = zmq_recv(ag->zap, f[n], sizeof(f[n]), ZMQ_DONTWAIT);
-			if (l[n] < 0)
-				return;
-			zmq_getsockopt(ag->zap, ZMQ_RCVMORE, &more, &ml);
-			n++;
-		}
-		while (more) { /* more frames than RFC 27 has: drain them */
-			char junk[64];
-			if (zmq_recv(ag->zap, junk, sizeof(junk), 0) < 0)
-				break;
-			zmq_getsockopt(ag->zap, ZMQ_RCVMORE, &more, &ml);
-		}
-		bool ok = false;
-		/* version, request id, domain, address, identity, mechanism, key */
-		if (n == 7 && l[5] == 5 && !memcmp(f[5], "CURVE", 5) && l[6] == 32)
-			for (unsigned i = 0; i < ag->nkeys && !ok; i++)
-				ok = !memcmp(ag->agent_keys[i], f[6], 32);
-		if (!ok)
-			ag->zap_denied++;
-		const char *code = ok ? "200" : "400", *text = ok ? "OK" : "unknown agent key";
-		zmq_send(ag->zap, "1.0", 3, ZMQ_SNDMORE);
-		/* zmq_recv() returns a frame's full length even when it cut the
-		 * frame to fit f[1]: never echo more than f[1] holds */
-		size_t idlen = n > 1 && l[1] > 0 ? (size_t)l[1] : 0;
-		if (idlen > sizeof(f[1]))
-			idlen = sizeof(f[1]);
-		zmq_send(ag->zap, f[1], idlen, ZMQ_SNDMORE);
-		zmq_send(ag->zap, code, 3, ZMQ_SNDMORE);
-		zmq_send(ag->zap, text, strlen(text), ZMQ_SNDMORE);
-		zmq_send(ag->zap, "", 0, ZMQ_SNDMORE);
-		zmq_send(ag->zap, "", 0, 0);
-		if (!ok)
-			log_warn("refused a CurveZMQ client whose key is not in agent-keys");
-	}
-}
-
 static int setopt(void *s, int opt, const void *v, size_t len)
 {
 	return zmq_setsockopt(s, opt, v, len) < 0 ? -errno : 0;
 }
 
+/* CurveZMQ admission: the context's ZAP handler (common/zap.h) with the
+ * agent keys under the domain the ROUTER sockets name */
 static int open_zap(struct svc_agents *ag, const struct svc_config *c)
 {
 	int r;
 
-	for (unsigned i = 0; i < c->n_agent_keys; i++)
-		if (!zmq_z85_decode(ag->agent_keys[ag->nkeys++], c->agent_keys[i]))
-			return -EINVAL;
-	if (!(ag->zap = zmq_socket(ag->zctx, ZMQ_REP)))
-		return -errno;
-	if (zmq_bind(ag->zap, ZAP_ENDPOINT) < 0)
-		return -errno;
-	if ((r = ev_zmq_reader_add(ag->m->loop, ag->zap, on_zap, ag, &ag->zap_h)) < 0)
+	if ((r = zap_open(ag->m->loop, ag->zctx, &ag->zap)) < 0)
 		return r;
+	for (unsigned i = 0; i < c->n_agent_keys; i++)
+		if ((r = zap_allow_z85(ag->zap, ZAP_DOMAIN, c->agent_keys[i])) < 0)
+			return r;
 	return 0;
 }
 
@@ -396,7 +341,7 @@ static int open_socket(struct svc_agents *ag, const char *endpoint, const char *
 	if (!strncmp(endpoint, "tcp://", 6)) {
 		if ((r = setopt(s, ZMQ_CURVE_SERVER, &(int){ 1 }, sizeof(int))) < 0 ||
 		    (r = setopt(s, ZMQ_CURVE_SECRETKEY, secret, CFG_Z85_LEN)) < 0 ||
-		    (r = setopt(s, ZMQ_ZAP_DOMAIN, "loom", 4)) < 0)
+		    (r = setopt(s, ZMQ_ZAP_DOMAIN, ZAP_DOMAIN, strlen(ZAP_DOMAIN))) < 0)
 			return r;
 	}
 	if (zmq_bind(s, endpoint) < 0)
@@ -452,9 +397,7 @@ void svc_agents_close(struct svc_agents *ag)
 	}
 	if (ag->nsock < SVC_MAX_LISTEN && ag->sock[ag->nsock])
 		zmq_close(ag->sock[ag->nsock]); /* opened, not bound */
-	ev_cancel(&ag->zap_h);
-	if (ag->zap)
-		zmq_close(ag->zap);
+	zap_close(ag->zap);
 	if (ag->m->send_arg == ag)
 		ag->m->send = NULL;
 	free(ag);
