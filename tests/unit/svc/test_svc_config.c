@@ -43,14 +43,16 @@ Test(svc_config, the_shipped_example_loads_and_round_trips)
 		cfg_diag_print(&diag, stderr);
 	cr_assert_eq(r, 0);
 	cr_assert_str_eq(c.instance, "mgr1");
-	cr_assert_eq(c.n_services, 3);
+	cr_assert_eq(c.n_services, 4);
 	cr_assert_str_eq(c.services[0].name, "web");
 	cr_assert_eq(c.services[0].n_backends, 3);
 	cr_assert_eq(c.services[0].backends[2].weight, 1);
 	cr_assert_eq(c.services[0].health.rise, 2);
 	cr_assert_eq(c.services[1].algorithm, SVC_LB_MAGLEV);
-	cr_assert_eq(c.services[2].type, SVC_TYPE_NAT);
-	cr_assert_eq(c.services[2].pool[0].len, 30);
+	cr_assert_eq(c.services[2].direct_return, SVC_DIRECT_ESTABLISHED);
+	cr_assert_str_eq(c.services[2].backends[1].host_agent, "host-s2");
+	cr_assert_eq(c.services[3].type, SVC_TYPE_NAT);
+	cr_assert_eq(c.services[3].pool[0].len, 30);
 	cr_assert_eq(c.fixed_ttl_ms, 60000);
 
 	/* dump -> load gives the same struct */
