@@ -387,6 +387,11 @@ fail:
 	return r;
 }
 
+struct zap *svc_agents_zap(const struct svc_agents *ag)
+{
+	return ag ? ag->zap : NULL;
+}
+
 void svc_agents_close(struct svc_agents *ag)
 {
 	if (!ag)

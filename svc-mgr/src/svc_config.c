@@ -124,6 +124,12 @@ static void verify_config(struct cfg_verify *v, const void *obj)
 
 	for (unsigned i = 0; i < c->n_listen; i++)
 		tcp |= !strncmp(c->listen[i], "tcp://", 6);
+	if (!strncmp(c->repl.listen, "tcp://", 6) && (!c->public_key[0] || !c->secret_key_file[0]))
+		cfg_verify_error(v, "replication.listen", "a tcp:// endpoint needs public-key and "
+				 "secret-key-file (CurveZMQ)");
+	for (unsigned i = 0; i < c->repl.n_peers; i++)
+		if (!strcmp(c->repl.peers[i].instance, c->instance))
+			cfg_verify_error(v, "replication.peers", "lists this manager itself");
 	if (tcp && (!c->public_key[0] || !c->secret_key_file[0]))
 		cfg_verify_error(v, "listen", "a tcp:// endpoint needs public-key and "
 				 "secret-key-file (CurveZMQ)");
@@ -272,6 +278,59 @@ static const struct cfg_schema service_schema =
 	CFG_SCHEMA("service", struct svc_service_cfg, service_rows, verify_service);
 
 static const struct cfg_field endpoint_elem = { .type = CFG_ENDPOINT, .size = 256 };
+
+static const char *const ha_roles[] = { "active", "standby", NULL };
+
+static const struct cfg_field peer_rows[] = {
+	{ .key = "instance", .type = CFG_STRING, CFG_AT(struct svc_peer_cfg, instance),
+	  .required = true, .min = 1 },
+	{ .key = "endpoint", .type = CFG_ENDPOINT, CFG_AT(struct svc_peer_cfg, endpoint),
+	  .required = true },
+	{ .key = "public-key", .type = CFG_CUSTOM, CFG_AT(struct svc_peer_cfg, public_key),
+	  .parse = cfg_parse_z85key, .dump = cfg_dump_z85key },
+};
+static const struct cfg_schema peer_schema =
+	CFG_SCHEMA("peer", struct svc_peer_cfg, peer_rows, NULL);
+
+static void verify_repl(struct cfg_verify *v, const void *obj)
+{
+	const struct svc_repl_cfg *r = obj;
+	bool tcp = !strncmp(r->listen, "tcp://", 6);
+
+	if (!r->group[0] && (r->n_peers || r->listen[0]))
+		cfg_verify_error(v, "group", "replication needs its group's name");
+	if (r->group[0] && !r->listen[0])
+		cfg_verify_error(v, "listen", "replication needs an endpoint to bind");
+	if (r->listen[0] && strncmp(r->listen, "tcp://", 6) && strncmp(r->listen, "ipc://", 6))
+		cfg_verify_error(v, "listen", "expected an endpoint like tcp://host:port or "
+				 "ipc:///path");
+	if (r->group[0] && !r->n_peers)
+		cfg_verify_error(v, "peers", "replication needs the other managers of the group");
+	for (unsigned i = 0; i < r->n_peers; i++) {
+		char where[48];
+		snprintf(where, sizeof(where), "peers[%u].public-key", i);
+		if ((tcp || !strncmp(r->peers[i].endpoint, "tcp://", 6)) && !r->peers[i].public_key[0])
+			cfg_verify_error(v, where, "a tcp:// group admits only its members' keys");
+	}
+	if (r->dead_ms < 2 * r->heartbeat_ms)
+		cfg_verify_error(v, "dead-time", "at least two heartbeats");
+}
+
+static const struct cfg_field repl_rows[] = {
+	{ .key = "group", .type = CFG_STRING, CFG_AT(struct svc_repl_cfg, group), .def = "" },
+	{ .key = "role", .type = CFG_ENUM, CFG_AT(struct svc_repl_cfg, role), .names = ha_roles,
+	  .def = "standby" },
+	{ .key = "listen", .type = CFG_STRING, CFG_AT(struct svc_repl_cfg, listen), .def = "" },
+	{ .key = "peers", .type = CFG_LIST_MAP, CFG_AT(struct svc_repl_cfg, peers),
+	  CFG_COUNT(struct svc_repl_cfg, n_peers), .sub = &peer_schema },
+	{ .key = "heartbeat", .type = CFG_DURATION, CFG_AT(struct svc_repl_cfg, heartbeat_ms),
+	  .def = "100ms", .min = 10, .max = 10000 },
+	{ .key = "dead-time", .type = CFG_DURATION, CFG_AT(struct svc_repl_cfg, dead_ms),
+	  .def = "300ms", .min = 20, .max = 60000 },
+};
+static const struct cfg_schema repl_schema =
+	CFG_SCHEMA("replication", struct svc_repl_cfg, repl_rows, verify_repl);
+
 static const struct cfg_field agent_key_elem = { .type = CFG_CUSTOM, .size = CFG_Z85_LEN + 1,
 						 .parse = cfg_parse_z85key,
 						 .dump = cfg_dump_z85key };
@@ -327,6 +386,8 @@ static const struct cfg_field config_rows[] = {
 	  .def = "" },
 	{ .key = "services", .type = CFG_LIST_MAP, CFG_AT(struct svc_config, services),
 	  CFG_COUNT(struct svc_config, n_services), .sub = &service_schema },
+	{ .key = "replication", .type = CFG_MAP, CFG_AT(struct svc_config, repl),
+	  .sub = &repl_schema },
 };
 
 const struct cfg_schema svc_config_schema =

@@ -76,6 +76,27 @@ struct svc_service_cfg {
 	uint64_t direct_bytes;       /* SVC_DIRECT_BYTES: the threshold */
 };
 
+/* Hot standby (ARCHITECTURE.md section 5): the other managers of the group. */
+#define SVC_MAX_PEERS 4
+
+enum svc_ha_role { SVC_HA_ACTIVE, SVC_HA_STANDBY };
+
+struct svc_peer_cfg {
+	char instance[32];           /* its `instance` */
+	char endpoint[128];          /* its replication endpoint */
+	char public_key[CFG_Z85_LEN + 1]; /* its CurveZMQ key (tcp://) */
+};
+
+struct svc_repl_cfg {
+	char group[32];              /* "" : no replication */
+	unsigned role;               /* enum svc_ha_role: preferred at start */
+	char listen[128];
+	struct svc_peer_cfg peers[SVC_MAX_PEERS];
+	unsigned n_peers;
+	uint64_t heartbeat_ms;
+	uint64_t dead_ms;
+};
+
 struct svc_agent_key_cfg {
 	char key[CFG_Z85_LEN + 1];
 };
@@ -110,6 +131,8 @@ struct svc_config {
 
 	struct svc_service_cfg services[SVC_MAX_SERVICES];
 	unsigned n_services;
+
+	struct svc_repl_cfg repl;
 };
 
 extern const struct cfg_schema svc_config_schema;

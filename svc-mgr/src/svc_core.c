@@ -147,6 +147,27 @@ static unsigned client_prefixes(const struct svc_service *s, uint8_t addr[][16],
 	return s->cfg.n_clients;
 }
 
+/*
+ * Hot standby: lower backup precedence is better. A standby announces its
+ * wildcards HA_STANDBY above the configured value, an active HA_EPOCHS
+ * above it less its epoch, so every takeover's active beats the wildcards
+ * its lost predecessor left at the agents (they go with their TTL), without
+ * waiting for them to expire. Saturates after HA_EPOCHS takeovers.
+ */
+#define HA_EPOCHS 1000u
+#define HA_STANDBY 2000u
+
+uint32_t svc_core_backup(const struct svc_service *s)
+{
+	const struct svc_mgr *m = s->mgr;
+	uint32_t add, base = s->cfg.backup_precedence;
+
+	if (!m || !m->ha)
+		return base;
+	add = m->standby ? HA_STANDBY : HA_EPOCHS - (m->epoch < HA_EPOCHS ? m->epoch : HA_EPOCHS);
+	return base > UINT32_MAX - add ? UINT32_MAX : base + add;
+}
+
 static void wc_init(struct svc_wc *wc, const struct svc_service *s, uint8_t dir)
 {
 	memset(wc, 0, sizeof(*wc));
@@ -155,7 +176,7 @@ static void wc_init(struct svc_wc *wc, const struct svc_service *s, uint8_t dir)
 	wc->w.key.proto = s->proto;
 	wc->prec = s->cfg.precedence;
 	wc->prec_lower = (uint8_t)s->cfg.precedence_order;
-	wc->backup = s->cfg.backup_precedence;
+	wc->backup = svc_core_backup(s);
 }
 
 /* The wildcards a service needs now (what its configuration and backends say). */
@@ -447,7 +468,7 @@ static void send_fixed_as(struct svc_mgr *m, struct svc_agent *a, const struct s
 	f->ttl = ttl;
 	if (s)
 		add_precedence(o, s->cfg.precedence_order, s->cfg.precedence,
-			       s->cfg.backup_precedence);
+			       svc_core_backup(s));
 	mgrdata_put(&msg_add(o, MSG_S_MGR_INTEREST, true)->u.mgr_interest, r->svc_id, dir);
 	if (ttl && translate && (r->type == FLOW_T_LB || r->type == FLOW_T_NAT))
 		flow_nat(r, dir, &msg_add(o, MSG_S_ACT_NAT, true)->u.nat);
@@ -999,6 +1020,12 @@ static void on_punt(struct svc_mgr *m, struct svc_agent *a, const struct msg *in
 			fs->answered++;
 		return;
 	}
+	if (m->standby) {
+		/* the active decides; a standby only answers what it holds (an
+		 * agent whose best wildcard is ours: the sender retransmits) */
+		m->ctr[SVC_C_STANDBY_DROPPED]++;
+		return;
+	}
 	if (icmp_err) {
 		/* an error about a flow we do not know: not ours to decide */
 		m->ctr[SVC_C_PASSED]++;
@@ -1248,6 +1275,9 @@ void svc_core_sweep(struct svc_mgr *m, uint64_t now)
 	uint32_t budget = m->cfg->sweep_buckets, start = m->sweep_pos;
 	unsigned removed = 0;
 
+	if (m->standby)
+		return; /* the active's deletions come by replication */
+
 	/* batches of SWEEP_BATCH until the slice is walked: a tick clears
 	 * whatever expired in it, not a fixed number of flows */
 	do {
@@ -1372,6 +1402,49 @@ void svc_core_recover(struct svc_mgr *m)
 	if (n)
 		log_notice("recovered %u flows from the flow table (%zu of services no longer "
 			   "configured or with conflicting mappings)", n, x.n);
+}
+
+/* Timers restarted at takeover: the records carry the old active's times. */
+struct retime_ctx {
+	unsigned n;
+	struct flow_rec r[DIRECT_BATCH];
+};
+
+static int retime_cb(const struct flow_key *orig, const struct flow_rec *r, void *arg)
+{
+	struct retime_ctx *x = arg;
+
+	(void)orig;
+	if (x->n == DIRECT_BATCH)
+		return 1;
+	x->r[x->n++] = *r;
+	return 0;
+}
+
+void svc_core_takeover(struct svc_mgr *m)
+{
+	static struct retime_ctx x;
+	uint64_t now = ev_now_ms();
+	uint32_t pos = 0;
+
+	svc_core_recover(m);
+	do {
+		x.n = 0;
+		svc_flows_walk(m->flows, &pos, svc_flows_capacity(m->flows), retime_cb, &x);
+		for (unsigned i = 0; i < x.n; i++) {
+			struct flow_rec *r = &x.r[i];
+			if (r->state >= FLOW_S_CLOSING)
+				r->expires_ms = now + m->cfg->sticky_ms;
+			else
+				touch(m, r, now);
+			svc_flows_put(m->flows, r);
+		}
+	} while (pos != 0);
+	/* new precedence: the standby's wildcards are withdrawn under their
+	 * old one, the active's sent */
+	svc_core_withdraw(m);
+	svc_core_wildcards(m, NULL);
+	svc_core_direct_refresh(m);
 }
 
 int svc_core_init(struct svc_mgr *m)

@@ -22,7 +22,9 @@
 #include "common/str.h"
 #include "shm/seg.h"
 #include "shm/snap.h"
+#include "common/repl.h"
 #include "svc_daemon.h"
+#include "svc_ha.h"
 #include "svc_mgr.h"
 
 struct svc_daemon {
@@ -33,6 +35,7 @@ struct svc_daemon {
 	struct ev_loop *loop;
 	void *zctx;
 	struct svc_agents *agents;
+	struct svc_ha *ha;             /* hot standby, if configured */
 	struct shm_snap *snap;         /* loom.<instance>.services */
 	struct ev_handle *sig[3], *hb, *refresh, *sweep, *pub;
 };
@@ -124,6 +127,14 @@ static void write_stats(const struct svc_daemon *d)
 		return;
 	for (unsigned i = 0; i < SVC_C__COUNT; i++)
 		fprintf(f, "%s %" PRIu64 "\n", svc_ctr_str(i), m->ctr[i]);
+	if (d->ha) {
+		struct repl_counters rc;
+		svc_ha_counters(d->ha, &rc);
+		for (unsigned i = 0; i < REPL_C_COUNT; i++)
+			fprintf(f, "repl.%s %" PRIu64 "\n", repl_counter_name(i), rc.c[i]);
+		fprintf(f, "repl.lag_max %" PRIu64 "\nha.epoch %u\nha.standby %d\n", rc.lag_max,
+			m->epoch, m->standby);
+	}
 	for (unsigned i = 0; i < m->nsvcs; i++) {
 		const struct svc_service *s = m->svcs[i];
 		fprintf(f, "service %s decided %" PRIu64 " answered %" PRIu64 " dropped %" PRIu64
@@ -185,6 +196,24 @@ static int open_flows(struct svc_daemon *d)
 	return 0;
 }
 
+static int open_ha(struct svc_daemon *d)
+{
+	char secret[CFG_Z85_LEN + 1] = "";
+	int r = 0;
+
+	if (d->cfg->secret_key_file[0] &&
+	    (r = cfg_read_z85_file(d->cfg->secret_key_file, secret)) < 0)
+		return log_errno(r, "reading the secret key from %s", d->cfg->secret_key_file);
+	r = svc_ha_open(&d->m, d->loop, d->zctx, svc_agents_zap(d->agents), secret, &d->ha);
+	memset(secret, 0, sizeof(secret));
+	if (r < 0)
+		return log_errno(r, "joining replication group %s on %s", d->cfg->repl.group,
+				 d->cfg->repl.listen);
+	log_notice("replication group %s: standby until the active is known",
+		   d->cfg->repl.group);
+	return 0;
+}
+
 int svc_daemon_run(const struct svc_config *cfg, const char *path)
 {
 	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
@@ -198,7 +227,9 @@ int svc_daemon_run(const struct svc_config *cfg, const char *path)
 		return log_errno(-ENOMEM, "starting");
 	*d.cfg = *cfg;
 	d.m.cfg = d.cfg;
-	d.m.instance = loom_str_hash64(cfg->instance);
+	/* the flows' owner: the group in a hot-standby pair, whose members
+	 * answer for the same flows */
+	d.m.instance = loom_str_hash64(cfg->repl.group[0] ? cfg->repl.group : cfg->instance);
 	if ((r = ev_block_signals(sigs, 3)) < 0)
 		return log_errno(r, "blocking signals");
 	d.loop = ev_loop_new();
@@ -222,8 +253,13 @@ int svc_daemon_run(const struct svc_config *cfg, const char *path)
 	}
 	if ((r = svc_model_load(&d.m, d.cfg)) < 0 || (r = svc_core_init(&d.m)) < 0)
 		goto out;
-	svc_core_recover(&d.m);
+	/* a group member counts its flows when it becomes active: as a
+	 * standby its table is the active's, after the dump */
+	if (!cfg->repl.group[0])
+		svc_core_recover(&d.m);
 	if ((r = svc_agents_open(&d.m, d.zctx, &d.agents)) < 0)
+		goto out;
+	if (cfg->repl.group[0] && (r = open_ha(&d)) < 0)
 		goto out;
 	uint64_t refresh = d.cfg->wildcard_ttl_ms / 3;
 	if ((r = ev_timer_periodic_add(d.loop, d.cfg->heartbeat_ms, on_heartbeat, &d, &d.hb)) < 0 ||
@@ -245,6 +281,7 @@ out:
 	ev_cancel(&d.refresh);
 	ev_cancel(&d.sweep);
 	ev_cancel(&d.pub);
+	svc_ha_close(d.ha);
 	svc_agents_close(d.agents);
 	svc_model_free(&d.m);
 	svc_flows_close(d.m.flows);

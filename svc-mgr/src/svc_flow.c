@@ -12,7 +12,15 @@ struct svc_flows {
 	struct shm_table *t;
 	uint32_t flows;
 	unsigned pairs_repaired;
+	svc_flows_observer *observe;
+	void *observe_arg;
 };
+
+void svc_flows_observe(struct svc_flows *f, svc_flows_observer *fn, void *arg)
+{
+	f->observe = fn;
+	f->observe_arg = arg;
+}
 
 unsigned svc_flows_pairs_repaired(const struct svc_flows *f)
 {
@@ -139,6 +147,8 @@ int svc_flows_put(struct svc_flows *f, const struct flow_rec *r)
 			shm_table_delete(f->t, &ko);
 		return b;
 	}
+	if (f->observe)
+		f->observe(f->observe_arg, false, &ko, &o);
 	return 0;
 }
 
@@ -158,7 +168,11 @@ int svc_flows_del(struct svc_flows *f, const struct flow_rec *r)
 
 	flow_rec_keys(r, &ko, &kr);
 	int a = shm_table_delete(f->t, &ko), b = shm_table_delete(f->t, &kr);
-	return a == 0 || b == 0 ? 0 : -ENOENT;
+	if (a < 0 && b < 0)
+		return -ENOENT;
+	if (f->observe)
+		f->observe(f->observe_arg, true, &ko, r);
+	return 0;
 }
 
 struct walk_ctx {

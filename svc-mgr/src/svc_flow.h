@@ -8,6 +8,7 @@
 #ifndef LOOM_SVC_FLOW_H
 #define LOOM_SVC_FLOW_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "common/flow.h"
@@ -62,6 +63,15 @@ int svc_flows_del(struct svc_flows *f, const struct flow_rec *r);
 unsigned svc_flows_walk(struct svc_flows *f, uint32_t *pos, uint32_t max,
 			int (*cb)(const struct flow_key *orig, const struct flow_rec *r, void *arg),
 			void *arg);
+
+/*
+ * Told of every change after it is in the table (a hot standby replicates
+ * them): gone = false, the flow's record as stored (dir ORIG) under its
+ * original key; gone = true, the flow was removed. One observer; NULL stops.
+ */
+typedef void svc_flows_observer(void *arg, bool gone, const struct flow_key *orig,
+				const struct flow_rec *r);
+void svc_flows_observe(struct svc_flows *f, svc_flows_observer *fn, void *arg);
 
 /* Reuse deleted entries once readers are done with them (call now and then). */
 void svc_flows_reclaim(struct svc_flows *f);

@@ -71,7 +71,9 @@
 	X(SVC_C_ERRORS_RX, "errors-received")                                            \
 	X(SVC_C_DIRECT_HANDED, "direct-handed") /* reply translations given to host agents */ \
 	X(SVC_C_DIRECT_TAKEN, "direct-taken")   /* ... taken back (service changed) */     \
-	X(SVC_C_DIRECT_FALLBACK, "direct-fallback") /* ... lost with their host agent */
+	X(SVC_C_DIRECT_FALLBACK, "direct-fallback") /* ... lost with their host agent */ \
+	X(SVC_C_STANDBY_DROPPED, "standby-dropped") /* new flows a standby did not decide */ \
+	X(SVC_C_TAKEOVERS, "takeovers")         /* standby became active */
 
 enum svc_ctr { SVC_CTR_LIST(LOOM_XENUM) SVC_C__COUNT };
 const char *svc_ctr_str(enum svc_ctr c);
@@ -152,6 +154,14 @@ struct svc_mgr {
 	uint32_t evict_pos;      /* where the next eviction sample starts */
 	uint64_t ctr[SVC_C__COUNT];
 	struct msg out;          /* big: kept here, not on the stack */
+
+	/* hot standby (svc_ha.c): with replication configured, a standby
+	 * decides nothing, expires nothing and announces its wildcards at a
+	 * worse backup precedence; every takeover raises the epoch, and the
+	 * new active's wildcards win over those its predecessor left */
+	bool ha;                 /* replication configured */
+	bool standby;
+	uint32_t epoch;
 };
 
 /* ---- svc_model.c ---- */
@@ -196,6 +206,17 @@ void svc_core_direct_refresh(struct svc_mgr *m);
 
 /* The agent went silent (svc_agents.c): a host agent's flows fall back. */
 void svc_core_agent_lost(struct svc_mgr *m, struct svc_agent *a);
+
+/*
+ * A standby became active (m->standby already false): count the flows it
+ * holds (connections, NAT mappings, persistence), restart their timers from
+ * now, and announce its wildcards at the active's precedence.
+ */
+void svc_core_takeover(struct svc_mgr *m);
+
+/* The backup precedence service s announces now (its configured one, moved
+ * by the manager's hot-standby role and epoch). */
+uint32_t svc_core_backup(const struct svc_service *s);
 /* One slice of the expiry sweep. */
 void svc_core_sweep(struct svc_mgr *m, uint64_t now_ms);
 /* A backend changed state (health, weight): schedulers follow. */
@@ -214,6 +235,9 @@ int svc_publish(struct svc_mgr *m, struct shm_snap *snap);
 
 struct svc_agents;
 int svc_agents_open(struct svc_mgr *m, void *zctx, struct svc_agents **out);
+/* The context's ZAP handler if the agents' channel opened one (agent-keys),
+ * for the other CurveZMQ sockets of the context; NULL otherwise. */
+struct zap *svc_agents_zap(const struct svc_agents *ag);
 void svc_agents_close(struct svc_agents *ag);
 /* Heartbeats out, silent agents forgotten. */
 void svc_agents_tick(struct svc_agents *ag, uint64_t now_ms);
