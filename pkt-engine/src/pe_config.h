@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * loom-pkt-engine's configuration and definitions (docs/pkt-engine.md).
+ *
+ * Two parts in one file: how the daemon runs (instance, packet back end,
+ * workers, files) and the definitions it steers by (struct pe_defs:
+ * interfaces, devices, services). The definitions are the one internal
+ * model: today the YAML file fills it, later the provisioner will fill the
+ * same struct; pe_defs_build() turns it into a sequence snapshot either way.
+ */
+#ifndef LOOM_PE_CONFIG_H
+#define LOOM_PE_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/cfg.h"
+#include "common/sequence.h"
+
+#define PE_MAX_INTERFACES 16 /* == SEQ_MAX_PORTS */
+#define PE_MAX_DEVICES    64
+#define PE_MAX_SERVICES   64
+#define PE_MAX_PORTS      8  /* per service */
+#define PE_MAX_CHAIN      8  /* devices per service, the server last */
+#define PE_MAX_COPIES     4  /* per service */
+#define PE_MAX_ACL        16 /* rules per service */
+#define PE_NAME_LEN       SEQ_NAME_LEN
+#define PE_PATH_MAX       256
+/* statistics slots: a port and its dynamic range */
+#define PE_MAX_STATS      (PE_MAX_SERVICES * PE_MAX_PORTS * 2)
+
+enum pe_backend { PE_IO_AFPACKET, PE_IO_PCAP };
+enum pe_role { PE_ROLE_CLIENT, PE_ROLE_DEVICE };
+
+/* A port range "80", "1025-1125", "any" (0-65535) or "none" (0-0). */
+struct pe_range {
+	uint16_t lo, hi;
+};
+
+struct pe_iface_cfg {
+	char name[16];
+	unsigned role;              /* enum pe_role: clients arrive here, or devices sit here */
+	char segment[PE_NAME_LEN];  /* free text: which LAN or VLAN */
+	uint8_t address[16];        /* the engine's address there (informational for now) */
+	uint8_t mac[6];             /* pcap: the port's own MAC (afpacket: the kernel's) */
+	uint8_t gateway_mac[6];     /* client role: the router replies go to */
+	char pcap_in[PE_PATH_MAX];
+	char pcap_out[PE_PATH_MAX];
+	bool csum_partial;          /* pcap: present input as checksum-partial */
+};
+
+struct pe_device_cfg {
+	char name[PE_NAME_LEN];
+	char function[PE_NAME_LEN]; /* its pool: firewall, ids, server, ... */
+	uint8_t mac[6];             /* the arm facing the client side */
+	uint8_t address[16];        /* NAT mode: where the engine rewrites to */
+	unsigned mode;              /* enum seq_mode, without route */
+	char interface[16];         /* engine interface the mac is reached on */
+	char out_interface[16];     /* a second arm (server side); "" : the same */
+	uint8_t out_mac[6];         /* its MAC; 00:..:00: the same as mac */
+	char alternate[PE_NAME_LEN];/* takes over when this one fails (later) */
+	bool down;                  /* marked failed: steps to it drop */
+};
+
+struct pe_port_cfg {
+	uint16_t port;
+	uint16_t translate;         /* the port the server listens on; 0: none */
+	struct pe_range dynamic;    /* ports the server may negotiate; none: 0-0 */
+};
+
+struct pe_copy_cfg {
+	char receiver[PE_NAME_LEN]; /* a device that gets copies (IDS, recorder) */
+	char at[PE_NAME_LEN];       /* of what goes to / comes from this chain device */
+};
+
+struct pe_acl_cfg {
+	unsigned action;            /* enum seq_acl_action */
+	struct cfg_prefix client;
+	unsigned protocol;          /* index into the protocol names: any, tcp, udp */
+	struct pe_range ports;
+};
+
+struct pe_service_cfg {
+	char name[PE_NAME_LEN];
+	uint8_t address[16];        /* the service IP */
+	unsigned protocol;          /* tcp, udp */
+	char interface[16];         /* where its clients arrive */
+	struct pe_port_cfg ports[PE_MAX_PORTS];
+	unsigned n_ports;
+	char chain[PE_MAX_CHAIN][PE_NAME_LEN];
+	unsigned n_chain;
+	struct pe_copy_cfg copies[PE_MAX_COPIES];
+	unsigned n_copies;
+	unsigned acl_default;       /* enum seq_acl_action */
+	struct pe_acl_cfg acl[PE_MAX_ACL];
+	unsigned n_acl;
+	int8_t dscp;                /* -1: leave the packets' DSCP alone */
+};
+
+struct pe_defs {
+	uint64_t version;
+	struct pe_iface_cfg interfaces[PE_MAX_INTERFACES];
+	unsigned n_interfaces;
+	struct pe_device_cfg devices[PE_MAX_DEVICES];
+	unsigned n_devices;
+	struct pe_service_cfg services[PE_MAX_SERVICES];
+	unsigned n_services;
+};
+
+struct pe_config {
+	char instance[32];
+	unsigned log_level;         /* enum log_level */
+	unsigned backend;           /* enum pe_backend */
+	uint16_t workers;           /* 0: one per core */
+	uint32_t ring_frames;
+	uint16_t fanout_id;
+	uint16_t reader_slots;
+	uint32_t copy_room;         /* bytes of copies per worker burst; beyond: shed */
+	bool pcap_real_time;        /* pcap: honour the capture's gaps (tests of reloads) */
+	char user[32];
+	char stats_file[PE_PATH_MAX];
+	bool exit_on_eof;
+	struct pe_defs defs;
+};
+
+extern const struct cfg_schema pe_config_schema;
+
+/* Protocol numbers of the `protocol` names (index -> IPPROTO_*). */
+uint8_t pe_proto_number(unsigned idx);
+
+/*
+ * Build the sequence snapshot of defs (already verified by the schema).
+ * Each mistake found on the way (ambiguous keys) is reported through err
+ * (where: a key path like "services[2].ports[0]"), if not NULL. Returns the
+ * builder (the caller frees it) or NULL with *rc = -EINVAL / -ENOMEM.
+ */
+typedef void pe_build_err_fn(void *arg, const char *where, const char *msg);
+struct seq_builder *pe_defs_build(const struct pe_defs *defs, pe_build_err_fn *err, void *arg,
+				  int *rc);
+
+#endif

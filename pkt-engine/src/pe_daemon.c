@@ -1,0 +1,391 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * loom-pkt-engine's control thread: it owns the sequence segment (the one
+ * writer), builds and publishes snapshots from the definitions, and runs
+ * the event loop while the workers move packets.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <net/if.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/ev.h"
+#include "common/key.h"
+#include "common/log.h"
+#include "common/priv.h"
+#include "common/workers.h"
+#include "pe_daemon.h"
+#include "pe_dp.h"
+
+#define PE_MAX_WORKERS 64
+#define RECLAIM_TIMEOUT_NS (50 * 1000 * 1000ull)
+
+struct pe_daemon {
+	struct pe_config *cfg;       /* a private copy: reloads replace defs */
+	const char *path;
+	struct ev_loop *loop;
+	struct pe_dp dp;
+	unsigned nworkers, workers_ready;
+	struct pe_worker *workers;
+	pthread_t *threads;
+	bool threads_started;
+	void *published;             /* the snapshot in force, for naming statistics */
+	size_t published_len;
+	struct ev_handle *sig[3], *reclaim, *eof_h;
+	uint64_t eof_quiet_since;
+};
+
+static uint64_t realtime_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void log_build_err(void *arg, const char *where, const char *msg)
+{
+	(void)arg;
+	log_err("definitions: %s: %s", where, msg);
+}
+
+/* Build the definitions' snapshot and make it the one in force. */
+static int publish(struct pe_daemon *d, const struct pe_defs *defs)
+{
+	int rc;
+	struct seq_builder *b = pe_defs_build(defs, log_build_err, NULL, &rc);
+
+	if (!b)
+		return log_errno(rc, "building the sequence table");
+	size_t len = seq_builder_size(b);
+	void *p = shm_snap_alloc(d->dp.snap, len);
+	if (!p) {
+		seq_builder_free(b);
+		return log_errno(-ENOSPC, "no room for a %zu-byte sequence snapshot", len);
+	}
+	rc = seq_builder_write(b, p, len, defs->version, realtime_ms());
+	seq_builder_free(b);
+	if (rc == 0)
+		rc = shm_snap_publish(d->dp.snap, p, len);
+	if (rc < 0) {
+		shm_snap_abort(d->dp.snap, p);
+		return log_errno(rc, "publishing the sequence table");
+	}
+	d->published = p;
+	d->published_len = len;
+	log_notice("definitions version %" PRIu64 " in force: %u services, %u devices, %zu bytes",
+		   defs->version, defs->n_services, defs->n_devices, len);
+	return 0;
+}
+
+/* ---- control thread callbacks ------------------------------------------------ */
+
+static void reload(struct pe_daemon *d)
+{
+	struct pe_config *n = calloc(1, sizeof(*n));
+	struct cfg_diag diag;
+	int r;
+
+	if (!n) {
+		log_err("reload: out of memory");
+		return;
+	}
+	r = cfg_load_file(d->path, &pe_config_schema, n, &diag);
+	if (r < 0) {
+		for (unsigned i = 0; i < diag.n; i++)
+			log_err("reload: %s", diag.msg[i]);
+		log_err("reload of %s refused: the definitions in force stay", d->path);
+		goto out;
+	}
+	/* ports are open sockets or files: changing them needs a restart */
+	if (n->defs.n_interfaces != d->cfg->defs.n_interfaces ||
+	    memcmp(n->defs.interfaces, d->cfg->defs.interfaces, sizeof(n->defs.interfaces))) {
+		log_err("reload of %s refused: interfaces changed (restart to change them)",
+			d->path);
+		goto out;
+	}
+	if (publish(d, &n->defs) == 0)
+		d->cfg->defs = n->defs;
+out:
+	free(n);
+}
+
+static void on_signal(struct ev_loop *loop, void *arg, int what)
+{
+	struct pe_daemon *d = arg;
+
+	if (what == SIGHUP)
+		reload(d);
+	else
+		ev_stop(loop);
+}
+
+static void on_reclaim(struct ev_loop *loop, void *arg, int what)
+{
+	struct pe_daemon *d = arg;
+
+	(void)loop;
+	(void)what;
+	shm_snap_reclaim(d->dp.snap, RECLAIM_TIMEOUT_NS);
+}
+
+/* pcap: once the input is done and the workers are quiet, the run is over. */
+static void on_eof_check(struct ev_loop *loop, void *arg, int what)
+{
+	struct pe_daemon *d = arg;
+	uint64_t now = ev_now_ms();
+
+	(void)what;
+	if (!pktio_eof(d->dp.io)) {
+		d->eof_quiet_since = 0;
+		return;
+	}
+	if (!d->eof_quiet_since)
+		d->eof_quiet_since = now;
+	else if (now - d->eof_quiet_since > 200)
+		ev_stop(loop);
+}
+
+/* ---- set-up --------------------------------------------------------------------- */
+
+static int kernel_mac(const char *ifname, uint8_t mac[6])
+{
+	struct ifreq ifr;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int r = 0;
+
+	if (fd < 0)
+		return -errno;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	if (ioctl(fd, SIOCGIFHWADDR, &ifr) < 0)
+		r = -errno;
+	else
+		memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+	close(fd);
+	return r;
+}
+
+static int open_io(struct pe_daemon *d)
+{
+	const struct pe_config *c = d->cfg;
+	const struct pe_defs *defs = &c->defs;
+	struct pktio_cfg pc;
+	int r;
+
+	pktio_cfg_init(&pc, c->backend == PE_IO_PCAP ? "pcap" : "afpacket");
+	d->nworkers = c->backend == PE_IO_PCAP ? 1 :
+		      c->workers ? c->workers : loom_workers_default(PE_MAX_WORKERS);
+	pc.n_queues = d->nworkers;
+	pc.n_ports = defs->n_interfaces;
+	pc.rx_frames = c->ring_frames;
+	pc.tx_frames = c->ring_frames;
+	pc.fanout_id = c->fanout_id;
+	pc.vnet_hdr = true;
+	pc.pace = c->pcap_real_time ? PKTIO_PACE_REAL : PKTIO_PACE_FAST;
+	for (unsigned i = 0; i < defs->n_interfaces; i++) {
+		const struct pe_iface_cfg *f = &defs->interfaces[i];
+		pc.ports[i].ifname = f->name;
+		pc.ports[i].pcap_in = f->pcap_in[0] ? f->pcap_in : NULL;
+		pc.ports[i].pcap_out = f->pcap_out[0] ? f->pcap_out : NULL;
+		pc.ports[i].flags = f->csum_partial ? PKTIO_PORT_CSUM_PARTIAL : 0;
+		if (c->backend == PE_IO_PCAP)
+			memcpy(d->dp.port_mac[i], f->mac, 6);
+		else if ((r = kernel_mac(f->name, d->dp.port_mac[i])) < 0)
+			return log_errno(r, "interface %s: reading its MAC", f->name);
+	}
+	d->dp.nports = defs->n_interfaces;
+	d->dp.copy_room = c->copy_room;
+	r = pktio_open(&pc, &d->dp.io);
+	if (r < 0)
+		return log_errno(r, "opening the %s packet back end", pc.backend);
+	return 0;
+}
+
+static int open_table(struct pe_daemon *d)
+{
+	struct shm_snap_geom g = {
+		.area_size = PE_SNAP_AREA, .value_kind = SEQ_SNAP_KIND,
+		.value_version = SEQ_SNAP_VERSION, .rcu_slots = d->cfg->reader_slots,
+	};
+	struct shm_perm perm = { .mode = 0600, .gid = (gid_t)-1 };
+	int r = shm_snap_open_writer(d->cfg->instance, "sequence", &g, &perm, &d->dp.snap);
+
+	if (r < 0)
+		return log_errno(r, "opening loom.%s.sequence", d->cfg->instance);
+	return publish(d, &d->cfg->defs);
+}
+
+/* ---- statistics ------------------------------------------------------------------ */
+
+typedef const struct pe_counter *pick_fn(const struct pe_worker *w, uint32_t i);
+
+static void sum(const struct pe_daemon *d, pick_fn *pick, uint32_t i, uint64_t *pk, uint64_t *by)
+{
+	*pk = *by = 0;
+	for (unsigned w = 0; w < d->nworkers; w++) {
+		const struct pe_counter *c = pick(&d->workers[w], i);
+		*pk += c->packets;
+		*by += c->bytes;
+	}
+}
+
+static const struct pe_counter *pick_stat(const struct pe_worker *w, uint32_t i)
+{
+	return &w->stat[i];
+}
+
+static const struct pe_counter *pick_device(const struct pe_worker *w, uint32_t i)
+{
+	return &w->device[i];
+}
+
+/*
+ * The counters, one per line: "counter NAME N", "service NAME ADDR PROTO
+ * PORT[-HI] PACKETS BYTES", "device NAME PACKETS BYTES", "pktio NAME N".
+ * Written at exit (docs/pkt-engine.md); the workers have stopped.
+ */
+static void write_stats(struct pe_daemon *d)
+{
+	const char *path = d->cfg->stats_file;
+	struct seq_view v;
+	struct pktio_stats ps;
+	uint64_t pk, by;
+	char addr[INET6_ADDRSTRLEN];
+
+	if (!path[0])
+		return;
+	FILE *f = fopen(path, "w");
+	if (!f) {
+		log_errno(-errno, "writing %s", path);
+		return;
+	}
+	for (unsigned c = 0; c < PE_C__COUNT; c++) {
+		uint64_t n = 0;
+		for (unsigned w = 0; w < d->nworkers; w++)
+			n += pe_worker_ctr(&d->workers[w], c);
+		fprintf(f, "counter %s %" PRIu64 "\n", pe_ctr_str(c), n);
+	}
+	if (d->published && seq_view_init(&v, d->published, d->published_len) == 0) {
+		for (uint32_t i = 0; i < v.n_stats && i < PE_MAX_STATS; i++) {
+			const struct seq_stat *s = &v.stats[i];
+			key_addr_format(s->addr, addr, sizeof(addr));
+			sum(d, pick_stat, i, &pk, &by);
+			char ports[16];
+			if (s->port == s->port_hi)
+				snprintf(ports, sizeof(ports), "%u", s->port);
+			else
+				snprintf(ports, sizeof(ports), "%u-%u", s->port, s->port_hi);
+			fprintf(f, "service %.*s %s %u %s %" PRIu64 " %" PRIu64 "\n", SEQ_NAME_LEN,
+				s->service, addr, s->proto, ports, pk, by);
+		}
+		for (uint32_t i = 0; i < v.n_devices && i < PE_MAX_DEVICES; i++) {
+			sum(d, pick_device, i, &pk, &by);
+			fprintf(f, "device %.*s %" PRIu64 " %" PRIu64 "\n", SEQ_NAME_LEN,
+				v.devices[i].name, pk, by);
+		}
+	}
+	if (d->dp.io) {
+		pktio_stats(d->dp.io, -1u, &ps);
+		for (unsigned s = 0; s < PKTIO__ST_MAX; s++)
+			fprintf(f, "pktio %s %" PRIu64 "\n", pktio_stat_name(s), ps.v[s]);
+	}
+	fclose(f);
+}
+
+static void teardown(struct pe_daemon *d)
+{
+	if (d->threads_started)
+		loom_workers_join(d->threads, d->nworkers, &d->dp.stop);
+	if (d->workers)
+		write_stats(d);
+	for (unsigned i = 0; d->workers && i < d->workers_ready; i++)
+		pe_worker_fini(&d->workers[i]);
+	for (unsigned i = 0; i < 3; i++)
+		ev_cancel(&d->sig[i]);
+	ev_cancel(&d->reclaim);
+	ev_cancel(&d->eof_h);
+	pktio_close(d->dp.io);
+	shm_snap_close(d->dp.snap);
+	ev_loop_free(d->loop);
+	free(d->workers);
+	free(d->threads);
+	free(d->cfg);
+}
+
+/* The capabilities kept after set-up, each with its reason. */
+static const cap_value_t keep_caps[] = {
+	CAP_NET_RAW,   /* transmit on the AF_PACKET sockets opened before the drop */
+	CAP_NET_ADMIN, /* later: gratuitous ARP and device probes on the engine's links */
+};
+
+static int start_workers(struct pe_daemon *d)
+{
+	int r;
+
+	d->workers = calloc(d->nworkers, sizeof(*d->workers));
+	d->threads = calloc(d->nworkers, sizeof(*d->threads));
+	if (!d->workers || !d->threads)
+		return -ENOMEM;
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		d->workers_ready = i + 1; /* a failed init's partial state too */
+		if ((r = pe_worker_init(&d->workers[i], &d->dp, i)) < 0)
+			return log_errno(r, "worker %u", i);
+	}
+	return 0;
+}
+
+int pe_daemon_run(const struct pe_config *cfg, const char *path)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
+	struct pe_daemon d = { .path = path };
+	int r;
+
+	/* before any thread exists: they inherit the block */
+	if ((r = ev_block_signals(sigs, 3)) < 0)
+		return log_errno(r, "blocking signals");
+	d.cfg = malloc(sizeof(*d.cfg));
+	d.loop = ev_loop_new();
+	if (!d.cfg || !d.loop) {
+		r = log_errno(-ENOMEM, "starting");
+		goto out;
+	}
+	memcpy(d.cfg, cfg, sizeof(*cfg));
+	for (unsigned i = 0; i < 3 && r >= 0; i++)
+		r = ev_signal_add(d.loop, sigs[i], on_signal, &d, &d.sig[i]);
+	if (r < 0 || (r = open_io(&d)) < 0 || (r = open_table(&d)) < 0 ||
+	    (r = start_workers(&d)) < 0)
+		goto out;
+	if ((r = priv_drop(cfg->user, keep_caps, LOOM_ARRAY_SIZE(keep_caps))) < 0) {
+		log_errno(r, "dropping privileges");
+		goto out;
+	}
+	if ((r = ev_timer_periodic_add(d.loop, 1000, on_reclaim, &d, &d.reclaim)) < 0)
+		goto out;
+	if (cfg->backend == PE_IO_PCAP && cfg->exit_on_eof &&
+	    (r = ev_timer_periodic_add(d.loop, 50, on_eof_check, &d, &d.eof_h)) < 0)
+		goto out;
+	if ((r = loom_workers_start(d.threads, d.nworkers, pe_worker_main, d.workers,
+				    sizeof(*d.workers), &d.dp.stop)) < 0) {
+		log_errno(r, "starting the workers");
+		goto out;
+	}
+	d.threads_started = true;
+	log_notice("running: instance %s, %u worker%s on %u interface%s", cfg->instance,
+		   d.nworkers, d.nworkers == 1 ? "" : "s", cfg->defs.n_interfaces,
+		   cfg->defs.n_interfaces == 1 ? "" : "s");
+	r = ev_run(d.loop);
+	log_notice("stopping");
+out:
+	teardown(&d);
+	return r;
+}
