@@ -677,6 +677,10 @@ static void on_hello(struct repl *r, const uint8_t *rid, size_t rid_len)
 		emit(r, REPL_EV_MEMBER_ROLE, m);
 	}
 	m->ready = mb->ready;
+	/* a standby that was ready with no active, or with another one, holds
+	 * a complete table again only once this active's dump has ended */
+	if (r->role == REPL_ROLE_STANDBY && m->role == REPL_ROLE_ACTIVE && m->state != S_SYNCED)
+		r->ready = false;
 	touch(r, m);
 	send_hello(r, m, true);
 	update_ready(r);

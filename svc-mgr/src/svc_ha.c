@@ -241,7 +241,7 @@ static void on_event(void *arg, const struct repl_event *ev)
 
 	switch (ev->type) {
 	case REPL_EV_READY:
-		if (h->m->standby)
+		if (h->m->standby && active_alive(h))
 			log_notice("standby holds the active's flow table: %" PRIu64 " flows",
 				   svc_flows_count(h->m->flows));
 		break;
@@ -313,6 +313,7 @@ int svc_ha_open(struct svc_mgr *m, struct ev_loop *loop, void *zctx, struct zap 
 	}
 	m->ha = true;
 	m->standby = true;
+	svc_core_withdraw(m); /* the wildcards again, at the standby's precedence */
 	svc_flows_observe(m->flows, observe, h);
 	/* wait a little longer than the library's own join time, so the roles
 	 * of the members that answer are known */

@@ -148,6 +148,26 @@ Test(svc_config, mistakes_are_named_with_their_place)
 			  " direct-return-bytes: 65536, backends: [ { address: 10.2.0.1, host-agent: h1 },"
 			  " { address: 10.2.0.2 } ] }\n"), 0, "a backend without a host agent is fine");
 
+	cr_assert_neq(load(BASE "replication: { listen: \"ipc:///r\", peers: [ { instance: b, "
+			   "endpoint: \"ipc:///b\" } ] }\n"), 0);
+	cr_assert(said("replication.group: replication needs its group's name"));
+	cr_assert_neq(load(BASE "replication: { group: g, listen: \"ipc:///r\" }\n"), 0);
+	cr_assert(said("replication.peers: replication needs the other managers"));
+	cr_assert_neq(load(BASE "replication: { group: g, listen: \"tcp://10.0.0.1:7500\", peers: "
+			   "[ { instance: b, endpoint: \"tcp://10.0.0.2:7500\" } ] }\n"), 0);
+	cr_assert(said("peers[0].public-key: a tcp:// group admits only its members' keys"));
+	cr_assert(said("replication.listen: a tcp:// endpoint needs public-key"));
+	cr_assert_neq(load(BASE "replication: { group: g, listen: \"udp://x\", heartbeat: 100ms, "
+			   "dead-time: 150ms, peers: [ { instance: m, endpoint: \"ipc:///b\" } ] }\n"),
+		      0);
+	cr_assert(said("expected an endpoint"));
+	cr_assert(said("dead-time: at least two heartbeats"));
+	cr_assert(said("lists this manager itself"));
+	cr_assert_eq(load(BASE "replication: { group: g, role: active, listen: \"ipc:///r\", "
+			  "peers: [ { instance: b, endpoint: \"ipc:///b\" } ] }\n"), 0);
+	cr_assert_eq(c.repl.role, SVC_HA_ACTIVE);
+	cr_assert_eq(c.repl.dead_ms, 300);
+
 	cr_assert_neq(load(BASE "icmp-timeout: 2s\n"), 0);
 	cr_assert(said("idle timeouts under 5 s"));
 

@@ -1680,3 +1680,76 @@ Test(core, direct_bytes_counts_at_the_host_then_hands_it_over)
 	cr_assert_eq(must_flow(&kr).flags & (FLOW_F_BYTES | FLOW_F_DIRECT),
 		     FLOW_F_BYTES | FLOW_F_DIRECT);
 }
+
+/* ---- hot standby: what a standby does and does not do ---------------------------- */
+
+Test(core, standby_decides_nothing_and_answers_what_it_holds)
+{
+	start(SVC_WEB);
+	struct pkt p = tcp("10.1.0.5", 40000, "10.9.0.1", 80, SYN);
+	struct flow_key ko = key(6, "10.1.0.5", 40000, "10.9.0.1", 80);
+
+	punt(0, "web", FLOW_DIR_ORIG, &p); /* decided while active */
+	m.ha = true;
+	m.standby = true;
+	struct pkt q = tcp("10.1.0.6", 40000, "10.9.0.1", 80, SYN);
+	punt(0, "web", FLOW_DIR_ORIG, &q);
+	cr_assert_eq(nsent, 0, "a standby decides no new flow");
+	cr_assert_eq(ctr(SVC_C_STANDBY_DROPPED), 1);
+	struct flow_rec none;
+	struct flow_key kq = key(6, "10.1.0.6", 40000, "10.9.0.1", 80);
+	cr_assert_not(flow(&kq, &none), "nothing stored for it");
+	punt(1, "web", FLOW_DIR_ORIG, &p); /* a flow it holds: answered */
+	cr_assert_eq(nsent, 2);
+	cr_assert_eq(ctr(SVC_C_ANSWERED), 1);
+
+	sweep(ev_now_ms() + 24 * 3600 * 1000ull);
+	cr_assert_eq(nsent, 0, "a standby expires nothing: the active's deletions come");
+	must_flow(&ko);
+}
+
+Test(core, backup_precedence_follows_role_and_epoch)
+{
+	start(SVC_WEB);
+	const struct svc_service *s = svc("web");
+	cr_assert_eq(svc_core_backup(s), 0, "without replication: as configured");
+	m.ha = true;
+	m.standby = true;
+	uint32_t standby = svc_core_backup(s);
+	m.standby = false;
+	m.epoch = 1;
+	uint32_t first = svc_core_backup(s);
+	m.epoch = 2;
+	uint32_t second = svc_core_backup(s);
+	cr_assert_lt(first, standby, "the active beats the standby");
+	cr_assert_lt(second, first, "each takeover beats the active it replaced");
+	m.epoch = 1u << 30;
+	cr_assert_leq(svc_core_backup(s), second, "saturates, never wraps");
+}
+
+Test(core, takeover_counts_the_flows_and_restarts_their_timers)
+{
+	start(SVC_WEB);
+	struct pkt p = tcp("10.1.0.5", 40000, "10.9.0.1", 80, SYN);
+	struct flow_key ko = key(6, "10.1.0.5", 40000, "10.9.0.1", 80);
+
+	punt(0, "web", FLOW_DIR_ORIG, &p);
+	struct flow_rec r = must_flow(&ko);
+	/* as a standby gets it: a record with the old active's (old) times,
+	 * and a model that counted nothing */
+	r.touched_ms = 1;
+	r.expires_ms = 2;
+	cr_assert_eq(svc_flows_put(m.flows, &r), 0);
+	svc_model_free(&m);
+	cr_assert_eq(svc_model_load(&m, m.cfg), 0);
+	cr_assert_eq(svc_core_init(&m), 0);
+	m.ha = true;
+	m.standby = false;
+	m.epoch = 1;
+	clear();
+	svc_core_takeover(&m);
+	r = must_flow(&ko);
+	cr_assert_gt(r.expires_ms, ev_now_ms(), "timers restarted from now");
+	cr_assert_eq(svc("web")->active_flows, 1, "counted");
+	cr_assert_gt(count(MSG_T_UPDATE_WILDCARD, 0), 0, "the agents get the active's wildcards");
+}
