@@ -4,6 +4,7 @@ own, so it never meets the demo lab or another test's namespaces; it is
 removed after the module, also when a test or the start-up fails. The
 helpers for commands and bounded waits are the svc tests' (imported)."""
 import importlib.util
+import json
 import os
 import pwd
 import subprocess
@@ -79,6 +80,16 @@ class Lab:
         if st and st["Uid"].split() == [str(uid_of(user))] * 4:
             return pid, st
         return None
+
+    def api_login(self):
+        """The provisioner's API takes the lab administrator's password."""
+        with open(f"{self.run}/prov/admin.pw") as f:
+            pw = f.read().strip()
+        r = ns_run(self.cli, "curl", "-s", "--max-time", "2", "-X", "POST", "-H",
+                   "Content-Type: application/json", "-d",
+                   json.dumps({"user": "admin", "password": pw}),
+                   "http://10.1.0.1:8080/api/v1/login", check=False, timeout=7)
+        return r.returncode == 0 and "token" in r.stdout
 
     def curl(self, url="http://10.9.0.1/", timeout=2):
         r = ns_run(self.cli, "curl", "-s", "--max-time", str(timeout), url, check=False,

@@ -16,7 +16,10 @@ RESTART_S = 15  # a killed daemon runs again and the service answers within
 
 
 def served(lab):
-    return "loom lab server" in lab.curl()
+    """The virtual service, the service chain and the provisioner's API answer."""
+    return ("loom lab server" in lab.curl() and
+            "loom lab chain server" in lab.curl("http://10.8.0.1/") and
+            lab.api_login())
 
 
 def assert_confined(lab, daemon, pid, st):
@@ -42,8 +45,8 @@ def assert_confined(lab, daemon, pid, st):
 
 
 def test_the_virtual_service_answers(lab):
-    assert {"loom-fwd-agent", "loom-svc-mgr"} <= set(lab.services()), lab.services()
-    lab.wait(lambda: served(lab), 10, "10.9.0.1:80 to answer")
+    assert set(EXPECTED) == set(lab.services()), lab.services()
+    lab.wait(lambda: served(lab), 10, "10.9.0.1:80, 10.8.0.1:80 and the API to answer")
     assert "loom lab server" in lab.curl("http://[fd00:9::1]/")
 
 
@@ -76,4 +79,5 @@ def test_sigkill_restarts_each_daemon_and_the_lab_serves_again(lab):
             return got if got and got[0] != old else None
         pid, st = lab.wait(restarted, RESTART_S, f"{daemon} to be restarted")
         assert_confined(lab, daemon, pid, st)
-        lab.wait(lambda: served(lab), RESTART_S, f"10.9.0.1:80 to answer after {daemon} restarted")
+        lab.wait(lambda: served(lab), RESTART_S,
+                 f"the services and the API to answer after {daemon} restarted")
