@@ -382,6 +382,7 @@ static const struct cfg_field config_rows[] = {
 	  .def = "16384", .min = 64, .max = 1u << 24 },
 	{ .key = "hash-seed", .type = CFG_UINT, CFG_AT(struct svc_config, hash_seed), .def = "0" },
 	{ .key = "user", .type = CFG_STRING, CFG_AT(struct svc_config, user), .def = "" },
+	{ .key = "metrics", .type = CFG_STRING, CFG_AT(struct svc_config, metrics), .def = "" },
 	{ .key = "stats-file", .type = CFG_STRING, CFG_AT(struct svc_config, stats_file),
 	  .def = "" },
 	{ .key = "services", .type = CFG_LIST_MAP, CFG_AT(struct svc_config, services),

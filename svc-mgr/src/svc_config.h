@@ -128,6 +128,7 @@ struct svc_config {
 	uint64_t hash_seed;
 	char user[32];
 	char stats_file[SVC_PATH_MAX];
+	char metrics[64];            /* Prometheus endpoint, "host:port" ("": none) */
 
 	struct svc_service_cfg services[SVC_MAX_SERVICES];
 	unsigned n_services;

@@ -22,6 +22,7 @@
 #include "common/str.h"
 #include "shm/seg.h"
 #include "shm/snap.h"
+#include "common/metrics.h"
 #include "common/repl.h"
 #include "svc_daemon.h"
 #include "svc_ha.h"
@@ -36,6 +37,7 @@ struct svc_daemon {
 	void *zctx;
 	struct svc_agents *agents;
 	struct svc_ha *ha;             /* hot standby, if configured */
+	struct metrics *metrics;
 	struct shm_snap *snap;         /* loom.<instance>.services */
 	struct ev_handle *sig[3], *hb, *refresh, *sweep, *pub;
 };
@@ -151,6 +153,87 @@ static void write_stats(const struct svc_daemon *d)
 	fclose(f);
 }
 
+/* ---- metrics (docs/svc-mgr.md "Metrics") ---------------------------------------- */
+
+static void fill_metrics(void *arg, struct metrics_out *o)
+{
+	const struct svc_daemon *d = arg;
+	const struct svc_mgr *m = &d->m;
+	char v[32];
+
+	metrics_family(o, "loom_svc_events_total", METRICS_COUNTER,
+		       "The manager's counters (decisions, answers, drops, messages).");
+	for (unsigned i = 0; i < SVC_C__COUNT; i++)
+		metrics_sample(o, "loom_svc_events_total", "event", svc_ctr_str(i), NULL, NULL,
+			       NULL, NULL, m->ctr[i]);
+	metrics_family(o, "loom_svc_flows", METRICS_GAUGE, "Flows in the flow table.");
+	metrics_sample(o, "loom_svc_flows", NULL, NULL, NULL, NULL, NULL, NULL,
+		       svc_flows_count(m->flows));
+	metrics_family(o, "loom_svc_flow_capacity", METRICS_GAUGE, "Flows the table can hold.");
+	metrics_sample(o, "loom_svc_flow_capacity", NULL, NULL, NULL, NULL, NULL, NULL,
+		       svc_flows_capacity(m->flows));
+	metrics_family(o, "loom_svc_agents", METRICS_GAUGE, "Agents heard from lately.");
+	metrics_sample(o, "loom_svc_agents", NULL, NULL, NULL, NULL, NULL, NULL,
+		       svc_agents_live(m));
+
+	static const struct { const char *name, *help; } per_svc[] = {
+		{ "loom_svc_service_decided_total", "New flows decided, per service." },
+		{ "loom_svc_service_answered_total", "Punts answered from the table, per service." },
+		{ "loom_svc_service_dropped_total", "First packets dropped (no backend, pool full)." },
+		{ "loom_svc_service_active_flows", "Flows of the service in the table." },
+	};
+	for (unsigned k = 0; k < LOOM_ARRAY_SIZE(per_svc); k++) {
+		metrics_family(o, per_svc[k].name, k == 3 ? METRICS_GAUGE : METRICS_COUNTER,
+			       per_svc[k].help);
+		for (unsigned i = 0; i < m->nsvcs; i++) {
+			const struct svc_service *s = m->svcs[i];
+			uint64_t val = k == 0 ? s->decided : k == 1 ? s->answered :
+				       k == 2 ? s->dropped : s->active_flows;
+			metrics_sample(o, per_svc[k].name, "service", s->cfg.name, NULL, NULL, NULL,
+				       NULL, val);
+		}
+	}
+	metrics_family(o, "loom_svc_backend_up", METRICS_GAUGE,
+		       "1 if the backend's health checks pass (always 1 without checks).");
+	for (unsigned i = 0; i < m->nsvcs; i++)
+		for (unsigned b = 0; b < m->svcs[i]->nb; b++) {
+			const struct svc_backend *be = &m->svcs[i]->backends[b];
+			char a[KEY_FMT_LEN + 8];
+			key_addr_format(be->addr, a, sizeof(a));
+			snprintf(v, sizeof(v), "%u", be->port);
+			metrics_sample(o, "loom_svc_backend_up", "service", m->svcs[i]->cfg.name,
+				       "backend", a, "port", v, be->up);
+		}
+	metrics_family(o, "loom_svc_backend_decided_total", METRICS_COUNTER,
+		       "New flows sent to the backend.");
+	for (unsigned i = 0; i < m->nsvcs; i++)
+		for (unsigned b = 0; b < m->svcs[i]->nb; b++) {
+			const struct svc_backend *be = &m->svcs[i]->backends[b];
+			char a[KEY_FMT_LEN + 8];
+			key_addr_format(be->addr, a, sizeof(a));
+			snprintf(v, sizeof(v), "%u", be->port);
+			metrics_sample(o, "loom_svc_backend_decided_total", "service",
+				       m->svcs[i]->cfg.name, "backend", a, "port", v, be->decided);
+		}
+	if (d->ha) {
+		struct repl_counters rc;
+		svc_ha_counters(d->ha, &rc);
+		metrics_family(o, "loom_svc_replication_total", METRICS_COUNTER,
+			       "Replication of the flow table (common/repl counters).");
+		for (unsigned i = 0; i < REPL_C_COUNT; i++)
+			metrics_sample(o, "loom_svc_replication_total", "event",
+				       repl_counter_name(i), NULL, NULL, NULL, NULL, rc.c[i]);
+		metrics_family(o, "loom_svc_replication_lag", METRICS_GAUGE,
+			       "Batches a standby has not acknowledged yet (most of any).");
+		metrics_sample(o, "loom_svc_replication_lag", NULL, NULL, NULL, NULL, NULL, NULL,
+			       rc.lag);
+		metrics_family(o, "loom_svc_standby", METRICS_GAUGE, "1 while this manager is a standby.");
+		metrics_sample(o, "loom_svc_standby", NULL, NULL, NULL, NULL, NULL, NULL, m->standby);
+		metrics_family(o, "loom_svc_epoch", METRICS_GAUGE, "Takeovers the group has seen.");
+		metrics_sample(o, "loom_svc_epoch", NULL, NULL, NULL, NULL, NULL, NULL, m->epoch);
+	}
+}
+
 static int shm_perm_of(const struct svc_config *c, struct shm_perm *p)
 {
 	p->mode = 0600;
@@ -261,6 +344,11 @@ int svc_daemon_run(const struct svc_config *cfg, const char *path)
 		goto out;
 	if (cfg->repl.group[0] && (r = open_ha(&d)) < 0)
 		goto out;
+	if (cfg->metrics[0] &&
+	    (r = metrics_open(d.loop, cfg->metrics, fill_metrics, &d, &d.metrics)) < 0) {
+		log_errno(r, "serving metrics on %s", cfg->metrics);
+		goto out;
+	}
 	uint64_t refresh = d.cfg->wildcard_ttl_ms / 3;
 	if ((r = ev_timer_periodic_add(d.loop, d.cfg->heartbeat_ms, on_heartbeat, &d, &d.hb)) < 0 ||
 	    (r = ev_timer_periodic_add(d.loop, refresh, on_refresh, &d, &d.refresh)) < 0 ||
@@ -281,6 +369,7 @@ out:
 	ev_cancel(&d.refresh);
 	ev_cancel(&d.sweep);
 	ev_cancel(&d.pub);
+	metrics_close(d.metrics);
 	svc_ha_close(d.ha);
 	svc_agents_close(d.agents);
 	svc_model_free(&d.m);
