@@ -18,6 +18,7 @@ packages=(
 	# the namespace lab
 	iproute2 iputils-ping nftables nginx-light curl iperf3 procps
 	runit # the portable supervised set-up (deploy/runit)
+	conntrackd conntrack # the replication benchmark's peer (bench_repl_conntrackd.py)
 )
 
 missing=()
