@@ -847,60 +847,42 @@ static void send_host(struct svc_mgr *m, struct svc_agent *h, const struct svc_s
 		m->ctr[SVC_C_DIRECT_TAKEN]++;
 }
 
-#define DIRECT_BATCH 1024u
-
-struct direct_ctx {
-	struct svc_mgr *m;
-	unsigned n;
-	struct flow_rec r[DIRECT_BATCH];
-};
-
 /* Flows whose reply translation is not where it should be. */
-static int direct_cb(const struct flow_key *orig, const struct flow_rec *r, void *arg)
+static bool direct_off(const struct flow_rec *r, void *arg)
 {
-	struct direct_ctx *x = arg;
+	struct svc_mgr *m = arg;
 	struct svc_service *s;
-	struct svc_agent *h;
 
-	(void)orig;
-	if (r->type != FLOW_T_LB || r->owner != x->m->instance || r->state >= FLOW_S_CLOSING ||
-	    !(s = svc_model_find(x->m, r->svc_id)))
-		return 0;
-	h = host_of(x->m, s, r);
+	if (r->type != FLOW_T_LB || r->owner != m->instance || r->state >= FLOW_S_CLOSING ||
+	    !(s = svc_model_find(m, r->svc_id)))
+		return false;
+	struct svc_agent *h = host_of(m, s, r);
 	bool want = h && wants_direct(s, r), have = r->flags & FLOW_F_DIRECT;
-	if (want == have)
-		return 0;
-	if (x->n == DIRECT_BATCH)
-		return 1;
-	x->r[x->n++] = *r;
-	return 0;
+	return want != have;
+}
+
+static void direct_fix(struct flow_rec *r, void *arg)
+{
+	struct svc_mgr *m = arg;
+	struct svc_service *s = svc_model_find(m, r->svc_id);
+	struct svc_agent *h = host_of(m, s, r);
+
+	if (h) {
+		send_host(m, h, s, r, NULL);
+	} else {
+		/* its host agent is gone: the kernel there forwards the replies
+		 * the normal way, and the ingress agent translates them (asking
+		 * us if its copy ran out) */
+		r->flags &= (uint16_t)~FLOW_F_DIRECT;
+		m->ctr[SVC_C_DIRECT_FALLBACK]++;
+	}
+	svc_flows_put(m->flows, r);
 }
 
 void svc_core_direct_refresh(struct svc_mgr *m)
 {
-	static struct direct_ctx x;
-	uint32_t pos = 0;
-
-	x.m = m;
-	do {
-		x.n = 0;
-		svc_flows_walk(m->flows, &pos, svc_flows_capacity(m->flows), direct_cb, &x);
-		for (unsigned i = 0; i < x.n; i++) {
-			struct flow_rec *r = &x.r[i];
-			struct svc_service *s = svc_model_find(m, r->svc_id);
-			struct svc_agent *h = host_of(m, s, r);
-			if (h) {
-				send_host(m, h, s, r, NULL);
-			} else {
-				/* its host agent is gone: the kernel there forwards the
-				 * replies the normal way, and the ingress agent
-				 * translates them (asking us if its copy ran out) */
-				r->flags &= (uint16_t)~FLOW_F_DIRECT;
-				m->ctr[SVC_C_DIRECT_FALLBACK]++;
-			}
-			svc_flows_put(m->flows, r);
-		}
-	} while (pos != 0);
+	if (svc_flows_each(m->flows, direct_off, direct_fix, m) < 0)
+		log_err("direct return: out of memory walking the flows");
 }
 
 void svc_core_agent_lost(struct svc_mgr *m, struct svc_agent *a)
@@ -1405,41 +1387,23 @@ void svc_core_recover(struct svc_mgr *m)
 }
 
 /* Timers restarted at takeover: the records carry the old active's times. */
-struct retime_ctx {
-	unsigned n;
-	struct flow_rec r[DIRECT_BATCH];
-};
-
-static int retime_cb(const struct flow_key *orig, const struct flow_rec *r, void *arg)
+static void retime(struct flow_rec *r, void *arg)
 {
-	struct retime_ctx *x = arg;
+	struct svc_mgr *m = arg;
+	uint64_t now = ev_now_ms();
 
-	(void)orig;
-	if (x->n == DIRECT_BATCH)
-		return 1;
-	x->r[x->n++] = *r;
-	return 0;
+	if (r->state >= FLOW_S_CLOSING)
+		r->expires_ms = now + m->cfg->sticky_ms;
+	else
+		touch(m, r, now);
+	svc_flows_put(m->flows, r);
 }
 
 void svc_core_takeover(struct svc_mgr *m)
 {
-	static struct retime_ctx x;
-	uint64_t now = ev_now_ms();
-	uint32_t pos = 0;
-
 	svc_core_recover(m);
-	do {
-		x.n = 0;
-		svc_flows_walk(m->flows, &pos, svc_flows_capacity(m->flows), retime_cb, &x);
-		for (unsigned i = 0; i < x.n; i++) {
-			struct flow_rec *r = &x.r[i];
-			if (r->state >= FLOW_S_CLOSING)
-				r->expires_ms = now + m->cfg->sticky_ms;
-			else
-				touch(m, r, now);
-			svc_flows_put(m->flows, r);
-		}
-	} while (pos != 0);
+	if (svc_flows_each(m->flows, NULL, retime, m) < 0)
+		log_err("takeover: out of memory restarting the flows' timers");
 	/* new precedence: the standby's wildcards are withdrawn under their
 	 * old one, the active's sent */
 	svc_core_withdraw(m);

@@ -155,11 +155,25 @@ static void write_stats(const struct svc_daemon *d)
 
 /* ---- metrics (docs/svc-mgr.md "Metrics") ---------------------------------------- */
 
+/* One sample per backend of every service: its health, or its decisions. */
+static void backend_samples(struct metrics_out *o, const struct svc_mgr *m, const char *name,
+			    bool decided)
+{
+	for (unsigned i = 0; i < m->nsvcs; i++)
+		for (unsigned b = 0; b < m->svcs[i]->nb; b++) {
+			const struct svc_backend *be = &m->svcs[i]->backends[b];
+			char a[KEY_FMT_LEN + 8], port[8];
+			key_addr_format(be->addr, a, sizeof(a));
+			snprintf(port, sizeof(port), "%u", be->port);
+			metrics_sample(o, name, "service", m->svcs[i]->cfg.name, "backend", a, "port",
+				       port, decided ? be->decided : be->up);
+		}
+}
+
 static void fill_metrics(void *arg, struct metrics_out *o)
 {
 	const struct svc_daemon *d = arg;
 	const struct svc_mgr *m = &d->m;
-	char v[32];
 
 	metrics_family(o, "loom_svc_events_total", METRICS_COUNTER,
 		       "The manager's counters (decisions, answers, drops, messages).");
@@ -195,26 +209,10 @@ static void fill_metrics(void *arg, struct metrics_out *o)
 	}
 	metrics_family(o, "loom_svc_backend_up", METRICS_GAUGE,
 		       "1 if the backend's health checks pass (always 1 without checks).");
-	for (unsigned i = 0; i < m->nsvcs; i++)
-		for (unsigned b = 0; b < m->svcs[i]->nb; b++) {
-			const struct svc_backend *be = &m->svcs[i]->backends[b];
-			char a[KEY_FMT_LEN + 8];
-			key_addr_format(be->addr, a, sizeof(a));
-			snprintf(v, sizeof(v), "%u", be->port);
-			metrics_sample(o, "loom_svc_backend_up", "service", m->svcs[i]->cfg.name,
-				       "backend", a, "port", v, be->up);
-		}
+	backend_samples(o, m, "loom_svc_backend_up", false);
 	metrics_family(o, "loom_svc_backend_decided_total", METRICS_COUNTER,
 		       "New flows sent to the backend.");
-	for (unsigned i = 0; i < m->nsvcs; i++)
-		for (unsigned b = 0; b < m->svcs[i]->nb; b++) {
-			const struct svc_backend *be = &m->svcs[i]->backends[b];
-			char a[KEY_FMT_LEN + 8];
-			key_addr_format(be->addr, a, sizeof(a));
-			snprintf(v, sizeof(v), "%u", be->port);
-			metrics_sample(o, "loom_svc_backend_decided_total", "service",
-				       m->svcs[i]->cfg.name, "backend", a, "port", v, be->decided);
-		}
+	backend_samples(o, m, "loom_svc_backend_decided_total", true);
 	if (d->ha) {
 		struct repl_counters rc;
 		svc_ha_counters(d->ha, &rc);

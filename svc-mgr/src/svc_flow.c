@@ -235,3 +235,45 @@ struct shm_seg *svc_flows_seg(const struct svc_flows *f)
 {
 	return shm_table_seg(f->t);
 }
+
+#define EACH_BATCH 1024u
+
+struct each_ctx {
+	bool (*pick)(const struct flow_rec *r, void *arg);
+	void *arg;
+	unsigned n;
+	struct flow_rec r[EACH_BATCH];
+};
+
+static int each_cb(const struct flow_key *orig, const struct flow_rec *r, void *arg)
+{
+	struct each_ctx *x = arg;
+
+	(void)orig;
+	if (x->pick && !x->pick(r, x->arg))
+		return 0;
+	if (x->n == EACH_BATCH)
+		return 1; /* the rest of this bucket comes first next round */
+	x->r[x->n++] = *r;
+	return 0;
+}
+
+int svc_flows_each(struct svc_flows *f, bool (*pick)(const struct flow_rec *r, void *arg),
+		   void (*fn)(struct flow_rec *r, void *arg), void *arg)
+{
+	struct each_ctx *x = malloc(sizeof(*x));
+	uint32_t pos = 0;
+
+	if (!x)
+		return -ENOMEM;
+	x->pick = pick;
+	x->arg = arg;
+	do {
+		x->n = 0;
+		svc_flows_walk(f, &pos, f->flows * 2, each_cb, x);
+		for (unsigned i = 0; i < x->n; i++)
+			fn(&x->r[i], arg);
+	} while (pos != 0);
+	free(x);
+	return 0;
+}

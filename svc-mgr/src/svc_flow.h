@@ -73,6 +73,15 @@ typedef void svc_flows_observer(void *arg, bool gone, const struct flow_key *ori
 				const struct flow_rec *r);
 void svc_flows_observe(struct svc_flows *f, svc_flows_observer *fn, void *arg);
 
+/*
+ * Call fn on a copy of every flow's record that pick accepts (NULL: every
+ * one), outside the walk, so fn may change or remove the flow. The whole
+ * table, in batches; a flow added or changed meanwhile may or may not be
+ * visited. -ENOMEM if no batch could be allocated, else 0.
+ */
+int svc_flows_each(struct svc_flows *f, bool (*pick)(const struct flow_rec *r, void *arg),
+		   void (*fn)(struct flow_rec *r, void *arg), void *arg);
+
 /* Reuse deleted entries once readers are done with them (call now and then). */
 void svc_flows_reclaim(struct svc_flows *f);
 

@@ -80,36 +80,19 @@ static bool rec_ok(const struct flow_key *k, const struct flow_rec *r)
 	return key_equal(&ko, k) && !key_equal(&ko, &kr);
 }
 
-struct clear_ctx {
-	unsigned n;
-	struct flow_rec r[1024];
-};
-
-static int clear_cb(const struct flow_key *orig, const struct flow_rec *r, void *arg)
+static void drop_flow(struct flow_rec *r, void *arg)
 {
-	struct clear_ctx *x = arg;
+	struct svc_mgr *m = arg;
 
-	(void)orig;
-	if (x->n == LOOM_ARRAY_SIZE(x->r))
-		return 1;
-	x->r[x->n++] = *r;
-	return 0;
+	svc_flows_del(m->flows, r);
 }
 
 /* Everything goes: the dump that follows brings the active's table. */
 static void clear_table(struct svc_mgr *m)
 {
-	static struct clear_ctx x;
-	uint32_t pos;
-
-	do {
-		pos = 0;
-		x.n = 0;
-		svc_flows_walk(m->flows, &pos, svc_flows_capacity(m->flows), clear_cb, &x);
-		for (unsigned i = 0; i < x.n; i++)
-			svc_flows_del(m->flows, &x.r[i]);
-		svc_flows_reclaim(m->flows);
-	} while (x.n);
+	if (svc_flows_each(m->flows, NULL, drop_flow, m) < 0)
+		log_err("replication: out of memory clearing the flow table");
+	svc_flows_reclaim(m->flows);
 }
 
 static int apply(void *arg, uint64_t from, const struct repl_txn *t)
