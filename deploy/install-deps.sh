@@ -11,6 +11,7 @@ packages=(
 	libjansson-dev # loomctl's JSON output (and the provisioner's REST API)
 	liburcu-dev libzmq3-dev libmsgpack-dev libcap-dev libyaml-dev libsodium-dev libmnl-dev libbpf-dev
 	libsqlite3-dev libmicrohttpd-dev # the provisioner's database and REST API
+	libcurl4-openssl-dev # loomctl's API commands
 	# unit tests, sanitizers, fuzzing (clang's libFuzzer runtime)
 	libcriterion-dev clang libclang-rt-14-dev
 	# packet fixtures and integration tests (Debian's python3, not a pyenv one)
