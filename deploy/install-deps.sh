@@ -20,6 +20,9 @@ packages=(
 	iproute2 iputils-ping nftables nginx-light curl iperf3 procps
 	runit # the portable supervised set-up (deploy/runit)
 	conntrackd conntrack # the replication benchmark's peer (bench_repl_conntrackd.py)
+	# the web UI's browser test: Debian's Chromium, driven by playwright-core
+	# (npm, pinned in tests/integration/webui/package-lock.json) on Node.js
+	chromium nodejs
 )
 
 missing=()
