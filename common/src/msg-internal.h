@@ -16,7 +16,7 @@
 
 /* Segment types the codec knows are below this (a capability bit each). */
 #define MSG_SEG_TABLE_SIZE 64u
-#define MSG_TYPE_TABLE_SIZE 48u /* through the replication range, 32..47 */
+#define MSG_TYPE_TABLE_SIZE 64u /* through the provisioning range, 48..63 */
 
 struct msg_seg_desc {
 	const struct msg_field *fields;

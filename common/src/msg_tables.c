@@ -188,6 +188,30 @@ static const struct msg_field f_repl_ack[] = {
 	F_BOOL(3, "dump", struct msg_repl_ack, dump),
 };
 
+#define I63 ((uint64_t)INT64_MAX)
+
+static const struct msg_field f_prov_doc[] = {
+	F_UINT(1, "version", struct msg_prov_doc, version, 1, I63, 0, MAND),
+	F_UINT(2, "target", struct msg_prov_doc, target, MSG_PROV_TARGET_SVC_MGR,
+	       MSG_PROV_TARGET_PKT_ENGINE, 0, MAND),
+	F_UINT(3, "size", struct msg_prov_doc, size, 0, MSG_MAX_PROV_DOC, 0, MAND),
+	F_BYTES(4, "digest", struct msg_prov_doc, digest, digest_len, MSG_PROV_DIGEST_LEN,
+		MSG_PROV_DIGEST_LEN),
+};
+
+static const struct msg_field f_prov_ack[] = {
+	F_UINT(1, "version", struct msg_prov_ack, version, 0, I63, 0, MAND),
+	F_BOOL(2, "ok", struct msg_prov_ack, ok),
+	F_UINT(3, "applied", struct msg_prov_ack, applied, 0, I63, 0, MAND),
+	F_TEXT(4, "text", struct msg_prov_ack, text, MSG_MAX_TEXT, 0),
+};
+
+static const struct msg_field f_prov_query[] = {
+	F_UINT(1, "target", struct msg_prov_query, target, MSG_PROV_TARGET_SVC_MGR,
+	       MSG_PROV_TARGET_PKT_ENGINE, 0, MAND),
+	F_UINT(2, "latest", struct msg_prov_query, latest, 0, I63, 0, MAND),
+};
+
 static bool check_security(const void *body, int *key)
 {
 	const struct msg_security *s = body;
@@ -239,6 +263,9 @@ const struct msg_seg_desc msg_seg_descs[MSG_SEG_TABLE_SIZE] = {
 	SEG(MSG_S_REPL_MEMBER, f_repl_member, PRESENT(struct msg_repl_member), NULL),
 	SEG(MSG_S_REPL_BATCH, f_repl_batch, -1, msg_repl_batch_check),
 	SEG(MSG_S_REPL_ACK, f_repl_ack, -1, NULL),
+	SEG(MSG_S_PROV_DOC, f_prov_doc, -1, NULL),
+	SEG(MSG_S_PROV_ACK, f_prov_ack, PRESENT(struct msg_prov_ack), NULL),
+	SEG(MSG_S_PROV_QUERY, f_prov_query, -1, NULL),
 };
 
 #define O MSG_PLACE_OPT
@@ -292,6 +319,15 @@ const uint8_t msg_place[MSG_TYPE_TABLE_SIZE][MSG_SEG_TABLE_SIZE] = {
 	},
 	[MSG_T_REPL_ACK] = {
 		[MSG_S_SECURITY] = O, [MSG_S_REPL_ACK] = M,
+	},
+	[MSG_T_PROV_PUSH] = {
+		[MSG_S_SECURITY] = O, [MSG_S_IDENTITY] = O, [MSG_S_PROV_DOC] = M,
+	},
+	[MSG_T_PROV_ACK] = {
+		[MSG_S_SECURITY] = O, [MSG_S_IDENTITY] = O, [MSG_S_PROV_ACK] = M,
+	},
+	[MSG_T_PROV_QUERY] = {
+		[MSG_S_SECURITY] = O, [MSG_S_IDENTITY] = O, [MSG_S_PROV_QUERY] = M,
 	},
 };
 

@@ -16,6 +16,7 @@
 
 static const char *const log_levels[] = { "err", "warn", "notice", "info", "debug", NULL };
 static const char *const backends[] = { "afpacket", "pcap", NULL };
+static const char *const ha_roles[] = { "primary", "secondary", NULL };
 static const char *const roles[] = { "client", "device", NULL };
 /* enum seq_mode order; route is the engine's own last step, never a device's */
 static const char *const modes[] = { "loopback", "alias", "nat", NULL };
@@ -96,6 +97,8 @@ static const struct cfg_field iface_rows[] = {
 	  .def = "" },
 	{ .key = "csum-partial", .type = CFG_BOOL, CFG_AT(struct pe_iface_cfg, csum_partial),
 	  .def = "false" },
+	{ .key = "prefix", .type = CFG_UINT, CFG_AT(struct pe_iface_cfg, prefix), .def = "32",
+	  .max = 128 },
 };
 static const struct cfg_schema iface_schema =
 	CFG_SCHEMA("interface", struct pe_iface_cfg, iface_rows, NULL);
@@ -120,6 +123,7 @@ static const struct cfg_field device_rows[] = {
 	{ .key = "alternate", .type = CFG_STRING, CFG_AT(struct pe_device_cfg, alternate),
 	  .def = "" },
 	{ .key = "down", .type = CFG_BOOL, CFG_AT(struct pe_device_cfg, down), .def = "false" },
+	{ .key = "probe", .type = CFG_BOOL, CFG_AT(struct pe_device_cfg, probe), .def = "true" },
 };
 static const struct cfg_schema device_schema =
 	CFG_SCHEMA("device", struct pe_device_cfg, device_rows, NULL);
@@ -187,7 +191,7 @@ static const struct cfg_schema service_schema =
 
 /* ---- verify ----------------------------------------------------------------- */
 
-static int iface_index(const struct pe_defs *d, const char *name)
+int pe_defs_iface(const struct pe_defs *d, const char *name)
 {
 	for (unsigned i = 0; i < d->n_interfaces; i++)
 		if (!strcmp(d->interfaces[i].name, name))
@@ -201,13 +205,6 @@ static int device_index(const struct pe_defs *d, const char *name)
 		if (!strcmp(d->devices[i].name, name))
 			return (int)i;
 	return -1;
-}
-
-static bool mac_zero(const uint8_t m[6])
-{
-	static const uint8_t z[6];
-
-	return !memcmp(m, z, 6);
 }
 
 static bool addr_zero(const uint8_t a[16])
@@ -226,10 +223,10 @@ static void verify_devices(struct cfg_verify *v, const struct pe_defs *d)
 	for (unsigned i = 0; i < d->n_devices; i++) {
 		const struct pe_device_cfg *dev = &d->devices[i];
 
-		if (iface_index(d, dev->interface) < 0)
+		if (pe_defs_iface(d, dev->interface) < 0)
 			cfg_verify_error(v, WHERE(w, "devices[%u].interface", i),
 					 "no interface named '%s'", dev->interface);
-		if (dev->out_interface[0] && iface_index(d, dev->out_interface) < 0)
+		if (dev->out_interface[0] && pe_defs_iface(d, dev->out_interface) < 0)
 			cfg_verify_error(v, WHERE(w, "devices[%u].out-interface", i),
 					 "no interface named '%s'", dev->out_interface);
 		if (dev->mode == SEQ_MODE_NAT && addr_zero(dev->address))
@@ -288,7 +285,7 @@ static void verify_service(struct cfg_verify *v, const struct pe_defs *d, unsign
 {
 	const struct pe_service_cfg *s = &d->services[si];
 	char w[96];
-	int ci = iface_index(d, s->interface);
+	int ci = pe_defs_iface(d, s->interface);
 
 	if (ci < 0)
 		cfg_verify_error(v, WHERE(w, "services[%u].interface", si),
@@ -369,7 +366,7 @@ static void verify_config(struct cfg_verify *v, const void *obj)
 		if (c->backend != PE_IO_PCAP && (f->pcap_in[0] || f->pcap_out[0]))
 			cfg_verify_error(v, WHERE(w, "interfaces[%u]", i),
 					 "pcap-in/pcap-out are for the pcap back end");
-		if (f->role == PE_ROLE_CLIENT && mac_zero(f->gateway_mac))
+		if (f->role == PE_ROLE_CLIENT && pe_mac_zero(f->gateway_mac))
 			cfg_verify_error(v, WHERE(w, "interfaces[%u].gateway-mac", i),
 					 "a client interface needs the MAC of the router replies "
 					 "go to");
@@ -378,6 +375,11 @@ static void verify_config(struct cfg_verify *v, const void *obj)
 				cfg_verify_error(v, WHERE(w, "interfaces[%u].name", i),
 						 "same name as interfaces[%u]", j);
 	}
+	if (c->role == PE_HA_SECONDARY && !c->primary_control[0])
+		cfg_verify_error(v, "primary-control", "a secondary needs the primary's control "
+				 "socket to hear its heartbeats");
+	if (c->role == PE_HA_SECONDARY && c->takeover_ms <= c->heartbeat_ms)
+		cfg_verify_error(v, "takeover-after", "must be longer than the heartbeat");
 	verify_devices(v, d);
 	for (unsigned i = 0; i < d->n_services; i++)
 		verify_service(v, d, i);
@@ -412,6 +414,21 @@ static const struct cfg_field config_rows[] = {
 	  .def = "" },
 	{ .key = "exit-on-eof", .type = CFG_BOOL, CFG_AT(struct pe_config, exit_on_eof),
 	  .def = "false" },
+	{ .key = "probe-interval", .type = CFG_DURATION,
+	  CFG_AT(struct pe_config, probe_interval_ms), .def = "200ms", .max = 60000 },
+	{ .key = "probe-fail", .type = CFG_UINT, CFG_AT(struct pe_config, probe_fail),
+	  .def = "3", .min = 1, .max = 1000 },
+	{ .key = "probe-recover", .type = CFG_UINT, CFG_AT(struct pe_config, probe_recover),
+	  .def = "5", .min = 1, .max = 1000 },
+	{ .key = "control", .type = CFG_STRING, CFG_AT(struct pe_config, control), .def = "" },
+	{ .key = "role", .type = CFG_ENUM, CFG_AT(struct pe_config, role), .names = ha_roles,
+	  .def = "primary" },
+	{ .key = "primary-control", .type = CFG_STRING, CFG_AT(struct pe_config, primary_control),
+	  .def = "" },
+	{ .key = "heartbeat", .type = CFG_DURATION, CFG_AT(struct pe_config, heartbeat_ms),
+	  .def = "100ms", .max = 60000 },
+	{ .key = "takeover-after", .type = CFG_DURATION, CFG_AT(struct pe_config, takeover_ms),
+	  .def = "500ms", .min = 1, .max = 600000 },
 	{ .key = "definitions-version", .type = CFG_UINT, CFG_AT(struct pe_config, defs.version),
 	  .def = "1" },
 	{ .key = "interfaces", .type = CFG_LIST_MAP, CFG_AT(struct pe_config, defs.interfaces),
@@ -427,6 +444,23 @@ const struct cfg_schema pe_config_schema =
 	CFG_SCHEMA("pkt-engine", struct pe_config, config_rows, verify_config);
 
 /* ---- definitions -> sequence steps -------------------------------------------- */
+
+int pe_defs_in_place(const struct pe_defs *d, unsigned di)
+{
+	unsigned cur = di;
+
+	/* alternates may chain (fw -> fw2 -> fw3) and even loop: bounded walk */
+	for (unsigned hops = 0; hops < d->n_devices && cur < d->n_devices; hops++) {
+		if (!d->devices[cur].down)
+			return (int)cur;
+		int alt = d->devices[cur].alternate[0] ? device_index(d, d->devices[cur].alternate)
+						       : -1;
+		if (alt < 0)
+			break;
+		cur = (unsigned)alt;
+	}
+	return (int)di; /* nothing up to stand in: its steps drop as device_down */
+}
 
 struct build {
 	const struct pe_defs *d;
@@ -454,13 +488,13 @@ struct arms {
 static struct arms arms_of(const struct pe_defs *d, const struct pe_device_cfg *dev)
 {
 	struct arms a;
-	int in = iface_index(d, dev->interface);
-	int out = dev->out_interface[0] ? iface_index(d, dev->out_interface) : in;
+	int in = pe_defs_iface(d, dev->interface);
+	int out = dev->out_interface[0] ? pe_defs_iface(d, dev->out_interface) : in;
 
 	a.in_if = (uint8_t)(in < 0 ? 0 : in);
 	a.out_if = (uint8_t)(out < 0 ? a.in_if : out);
 	a.in_mac = dev->mac;
-	a.out_mac = mac_zero(dev->out_mac) ? dev->mac : dev->out_mac;
+	a.out_mac = pe_mac_zero(dev->out_mac) ? dev->mac : dev->out_mac;
 	return a;
 }
 
@@ -512,7 +546,7 @@ static void add_range(struct build *x, unsigned si, unsigned pi, uint16_t lo, ui
 {
 	const struct pe_defs *d = x->d;
 	const struct pe_service_cfg *s = &d->services[si];
-	int ci = iface_index(d, s->interface);
+	int ci = pe_defs_iface(d, s->interface);
 	unsigned k = s->n_chain - 1;
 	const struct pe_device_cfg *dev[PE_MAX_CHAIN];
 	int di[PE_MAX_CHAIN];
@@ -522,7 +556,7 @@ static void add_range(struct build *x, unsigned si, unsigned pi, uint16_t lo, ui
 
 	snprintf(where, sizeof(where), "services[%u].ports[%u]", si, pi);
 	for (unsigned i = 0; i <= k; i++) {
-		di[i] = device_index(d, s->chain[i]);
+		di[i] = pe_defs_in_place(d, (unsigned)device_index(d, s->chain[i]));
 		dev[i] = &d->devices[di[i]];
 		a[i] = arms_of(d, dev[i]);
 	}
@@ -604,7 +638,7 @@ static void build_service(struct build *x, unsigned si)
 	int r;
 
 	/* the schema verified the references; a stale one is a bug, not a crash */
-	if (iface_index(x->d, s->interface) < 0 || !s->n_chain)
+	if (pe_defs_iface(x->d, s->interface) < 0 || !s->n_chain)
 		return;
 	for (unsigned c = 0; c < s->n_chain; c++)
 		if (device_index(x->d, s->chain[c]) < 0)

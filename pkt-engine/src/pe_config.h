@@ -13,6 +13,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
+#include <time.h>
 
 #include "common/cfg.h"
 #include "common/sequence.h"
@@ -30,6 +32,7 @@
 #define PE_MAX_STATS      (PE_MAX_SERVICES * PE_MAX_PORTS * 2)
 
 enum pe_backend { PE_IO_AFPACKET, PE_IO_PCAP };
+enum pe_ha_role { PE_HA_PRIMARY, PE_HA_SECONDARY };
 enum pe_role { PE_ROLE_CLIENT, PE_ROLE_DEVICE };
 
 /* A port range "80", "1025-1125", "any" (0-65535) or "none" (0-0). */
@@ -47,6 +50,7 @@ struct pe_iface_cfg {
 	char pcap_in[PE_PATH_MAX];
 	char pcap_out[PE_PATH_MAX];
 	bool csum_partial;          /* pcap: present input as checksum-partial */
+	uint8_t prefix;             /* of address: what a secondary claims at takeover */
 };
 
 struct pe_device_cfg {
@@ -58,8 +62,10 @@ struct pe_device_cfg {
 	char interface[16];         /* engine interface the mac is reached on */
 	char out_interface[16];     /* a second arm (server side); "" : the same */
 	uint8_t out_mac[6];         /* its MAC; 00:..:00: the same as mac */
-	char alternate[PE_NAME_LEN];/* takes over when this one fails (later) */
-	bool down;                  /* marked failed: steps to it drop */
+	char alternate[PE_NAME_LEN];/* takes this one's place in chains while it is down */
+	bool down;                  /* failed (configured, or by probes): an alternate
+				     * takes its place, or steps to it drop */
+	bool probe;                 /* probe it (two-armed devices only) */
 };
 
 struct pe_port_cfg {
@@ -120,13 +126,56 @@ struct pe_config {
 	char user[32];
 	char stats_file[PE_PATH_MAX];
 	bool exit_on_eof;
+	uint32_t probe_interval_ms; /* 0: no probes */
+	uint32_t probe_fail;        /* unanswered in a row: down */
+	uint32_t probe_recover;     /* answered in a row: up again */
+	char control[PE_PATH_MAX];  /* ZeroMQ PUB endpoint of events ("": none) */
+	unsigned role;              /* enum pe_ha_role */
+	char primary_control[PE_PATH_MAX]; /* secondary: the primary's control socket */
+	uint32_t heartbeat_ms;      /* heartbeats on the control socket (0: none) */
+	uint32_t takeover_ms;       /* secondary: silence before it takes over */
 	struct pe_defs defs;
 };
 
 extern const struct cfg_schema pe_config_schema;
 
+/* CLOCK_REALTIME in ms (what events and the snapshot are stamped with). */
+static inline uint64_t pe_real_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* CLOCK_MONOTONIC in ns (round trips). */
+static inline uint64_t pe_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static inline bool pe_mac_zero(const uint8_t m[6])
+{
+	static const uint8_t z[6];
+
+	return !memcmp(m, z, 6);
+}
+
+/* Index of the interface named name in d, or -1. */
+int pe_defs_iface(const struct pe_defs *d, const char *name);
+
 /* Protocol numbers of the `protocol` names (index -> IPPROTO_*). */
 uint8_t pe_proto_number(unsigned idx);
+
+/*
+ * The device that stands in for device di (an index into d->devices): di
+ * itself while it is up, else the first of its alternates (followed in
+ * turn) that is up, else di (whose steps then drop as device_down).
+ */
+int pe_defs_in_place(const struct pe_defs *d, unsigned di);
 
 /*
  * Build the sequence snapshot of defs (already verified by the schema).

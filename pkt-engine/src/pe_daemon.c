@@ -23,8 +23,11 @@
 #include "common/log.h"
 #include "common/priv.h"
 #include "common/workers.h"
+#include "shm/seg.h"
 #include "pe_daemon.h"
 #include "pe_dp.h"
+#include "pe_ha.h"
+#include "pe_watch.h"
 
 #define PE_MAX_WORKERS 64
 #define RECLAIM_TIMEOUT_NS (50 * 1000 * 1000ull)
@@ -42,15 +45,12 @@ struct pe_daemon {
 	size_t published_len;
 	struct ev_handle *sig[3], *reclaim, *eof_h;
 	uint64_t eof_quiet_since;
+	struct pe_watch *watch;      /* probes and the control socket */
+	struct pe_ha *ha;            /* heartbeats, or standing by to take over */
+	struct shm_seg *stats_seg;   /* loom.<instance>.stats */
+	struct seq_stats_hdr *stats; /* its header */
+	struct ev_handle *stats_h;
 };
-
-static uint64_t realtime_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static void log_build_err(void *arg, const char *where, const char *msg)
 {
@@ -58,12 +58,92 @@ static void log_build_err(void *arg, const char *where, const char *msg)
 	log_err("definitions: %s: %s", where, msg);
 }
 
-/* Build the definitions' snapshot and make it the one in force. */
-static int publish(struct pe_daemon *d, const struct pe_defs *defs)
+/* The devices' states for loomctl, as the snapshot being published has them. */
+static void stats_states(struct pe_daemon *d, const struct pe_defs *eff)
+{
+	if (!d->stats)
+		return;
+	for (unsigned i = 0; i < PE_MAX_DEVICES; i++) {
+		uint32_t f = 0;
+		if (i < eff->n_devices) {
+			f |= pe_watch_health(d->watch, i) ? SEQ_H_PROBED : 0;
+			f |= eff->devices[i].down ? SEQ_H_DOWN : 0;
+			f |= pe_defs_in_place(eff, i) != (int)i ? SEQ_H_STANDIN : 0;
+		}
+		atomic_store_explicit(&d->stats->health[i].flags, f, memory_order_relaxed);
+	}
+}
+
+/* The probes' figures into the stats header (the flags follow publish()). */
+static void on_stats(struct ev_loop *loop, void *arg, int what)
+{
+	struct pe_daemon *d = arg;
+
+	(void)loop;
+	(void)what;
+	for (unsigned i = 0; i < d->cfg->defs.n_devices; i++) {
+		const struct pe_health *h = pe_watch_health(d->watch, i);
+		struct seq_health *o = &d->stats->health[i];
+		if (!h)
+			continue;
+		atomic_store_explicit(&o->sent, h->sent, memory_order_relaxed);
+		atomic_store_explicit(&o->answered, h->answered, memory_order_relaxed);
+		atomic_store_explicit(&o->changes, h->changes, memory_order_relaxed);
+		atomic_store_explicit(&o->rtt_ns, h->rtt_ns, memory_order_relaxed);
+		atomic_store_explicit(&o->last_ok_ms, h->last_ok_ms, memory_order_relaxed);
+	}
+	atomic_store_explicit(&d->stats->updated_ms, pe_real_ms(), memory_order_relaxed);
+}
+
+/*
+ * loom.<instance>.stats: the workers' lanes and the devices' health, live
+ * for loomctl. A previous run's counters are cleared: they counted slots of
+ * another snapshot.
+ */
+static int open_stats(struct pe_daemon *d)
+{
+	struct shm_layout l = { .kind = SEQ_STATS_KIND, .kind_version = SEQ_STATS_VERSION,
+				.rcu_slots = 8, .nregions = 1 };
+	struct shm_perm perm = { .mode = 0600, .gid = (gid_t)-1 };
+	bool created;
+	size_t size;
+	int r;
+
+	l.region_size[0] = seq_stats_size(SEQ_STATS_LANES);
+	l.geometry[0] = SEQ_STATS_LANES;
+	if ((r = shm_seg_open_writer(d->cfg->instance, "stats", &l, &perm, &d->stats_seg,
+				     &created)) < 0)
+		return log_errno(r, "opening loom.%s.stats", d->cfg->instance);
+	void *region = shm_seg_region(d->stats_seg, 0, &size);
+	if (!region || size < seq_stats_size(d->nworkers))
+		return log_errno(-EPROTO, "loom.%s.stats: region too small", d->cfg->instance);
+	memset(region, 0, seq_stats_size(d->nworkers));
+	d->stats = region;
+	d->stats->magic = SEQ_STATS_MAGIC;
+	d->stats->nlanes = d->nworkers;
+	d->stats->nctr = PE_C__COUNT;
+	for (unsigned c = 0; c < PE_C__COUNT; c++)
+		snprintf(d->stats->ctr_name[c], SEQ_CTR_NAME_LEN, "%s", pe_ctr_str(c));
+	d->dp.lanes = seq_stats_lane(region, 0);
+	return ev_timer_periodic_add(d->loop, 250, on_stats, d, &d->stats_h);
+}
+
+/* Build the snapshot of the definitions in force, with the devices'
+ * health applied (alternates in place of failed devices), and publish it. */
+static int publish(struct pe_daemon *d)
 {
 	int rc;
-	struct seq_builder *b = pe_defs_build(defs, log_build_err, NULL, &rc);
+	struct pe_defs *defs = malloc(sizeof(*defs));
 
+	if (!defs)
+		return log_errno(-ENOMEM, "building the sequence table");
+	memcpy(defs, &d->cfg->defs, sizeof(*defs));
+	if (d->watch)
+		pe_watch_apply(d->watch, defs);
+	struct seq_builder *b = pe_defs_build(defs, log_build_err, NULL, &rc);
+	if (b)
+		stats_states(d, defs);
+	free(defs);
 	if (!b)
 		return log_errno(rc, "building the sequence table");
 	size_t len = seq_builder_size(b);
@@ -72,7 +152,7 @@ static int publish(struct pe_daemon *d, const struct pe_defs *defs)
 		seq_builder_free(b);
 		return log_errno(-ENOSPC, "no room for a %zu-byte sequence snapshot", len);
 	}
-	rc = seq_builder_write(b, p, len, defs->version, realtime_ms());
+	rc = seq_builder_write(b, p, len, d->cfg->defs.version, pe_real_ms());
 	seq_builder_free(b);
 	if (rc == 0)
 		rc = shm_snap_publish(d->dp.snap, p, len);
@@ -83,8 +163,13 @@ static int publish(struct pe_daemon *d, const struct pe_defs *defs)
 	d->published = p;
 	d->published_len = len;
 	log_notice("definitions version %" PRIu64 " in force: %u services, %u devices, %zu bytes",
-		   defs->version, defs->n_services, defs->n_devices, len);
+		   d->cfg->defs.version, d->cfg->defs.n_services, d->cfg->defs.n_devices, len);
 	return 0;
+}
+
+static int on_health_change(void *arg)
+{
+	return publish(arg);
 }
 
 /* ---- control thread callbacks ------------------------------------------------ */
@@ -92,12 +177,13 @@ static int publish(struct pe_daemon *d, const struct pe_defs *defs)
 static void reload(struct pe_daemon *d)
 {
 	struct pe_config *n = calloc(1, sizeof(*n));
+	struct pe_defs *old = malloc(sizeof(*old));
 	struct cfg_diag diag;
 	int r;
 
-	if (!n) {
+	if (!n || !old) {
 		log_err("reload: out of memory");
-		return;
+		goto out;
 	}
 	r = cfg_load_file(d->path, &pe_config_schema, n, &diag);
 	if (r < 0) {
@@ -113,9 +199,16 @@ static void reload(struct pe_daemon *d)
 			d->path);
 		goto out;
 	}
-	if (publish(d, &n->defs) == 0)
-		d->cfg->defs = n->defs;
+	/* the watch reads the definitions in force: swap them in, back on failure */
+	memcpy(old, &d->cfg->defs, sizeof(*old));
+	d->cfg->defs = n->defs;
+	pe_watch_defs_changed(d->watch);
+	if (publish(d) < 0) {
+		d->cfg->defs = *old;
+		pe_watch_defs_changed(d->watch);
+	}
 out:
+	free(old);
 	free(n);
 }
 
@@ -222,31 +315,31 @@ static int open_table(struct pe_daemon *d)
 
 	if (r < 0)
 		return log_errno(r, "opening loom.%s.sequence", d->cfg->instance);
-	return publish(d, &d->cfg->defs);
+	return publish(d);
 }
 
 /* ---- statistics ------------------------------------------------------------------ */
 
-typedef const struct pe_counter *pick_fn(const struct pe_worker *w, uint32_t i);
+typedef const struct seq_counter *pick_fn(const struct seq_lane *l, uint32_t i);
 
 static void sum(const struct pe_daemon *d, pick_fn *pick, uint32_t i, uint64_t *pk, uint64_t *by)
 {
 	*pk = *by = 0;
 	for (unsigned w = 0; w < d->nworkers; w++) {
-		const struct pe_counter *c = pick(&d->workers[w], i);
-		*pk += c->packets;
-		*by += c->bytes;
+		const struct seq_counter *c = pick(d->workers[w].lane, i);
+		*pk += atomic_load_explicit(&c->packets, memory_order_relaxed);
+		*by += atomic_load_explicit(&c->bytes, memory_order_relaxed);
 	}
 }
 
-static const struct pe_counter *pick_stat(const struct pe_worker *w, uint32_t i)
+static const struct seq_counter *pick_stat(const struct seq_lane *l, uint32_t i)
 {
-	return &w->stat[i];
+	return &l->slot[i];
 }
 
-static const struct pe_counter *pick_device(const struct pe_worker *w, uint32_t i)
+static const struct seq_counter *pick_device(const struct seq_lane *l, uint32_t i)
 {
-	return &w->device[i];
+	return &l->device[i];
 }
 
 /*
@@ -314,6 +407,10 @@ static void teardown(struct pe_daemon *d)
 		ev_cancel(&d->sig[i]);
 	ev_cancel(&d->reclaim);
 	ev_cancel(&d->eof_h);
+	ev_cancel(&d->stats_h);
+	pe_ha_close(d->ha);
+	pe_watch_close(d->watch);
+	shm_seg_close(d->stats_seg);
 	pktio_close(d->dp.io);
 	shm_snap_close(d->dp.snap);
 	ev_loop_free(d->loop);
@@ -325,7 +422,7 @@ static void teardown(struct pe_daemon *d)
 /* The capabilities kept after set-up, each with its reason. */
 static const cap_value_t keep_caps[] = {
 	CAP_NET_RAW,   /* transmit on the AF_PACKET sockets opened before the drop */
-	CAP_NET_ADMIN, /* later: gratuitous ARP and device probes on the engine's links */
+	CAP_NET_ADMIN, /* gratuitous ARP when a secondary takes the address over */
 };
 
 static int start_workers(struct pe_daemon *d)
@@ -362,7 +459,11 @@ int pe_daemon_run(const struct pe_config *cfg, const char *path)
 	memcpy(d.cfg, cfg, sizeof(*cfg));
 	for (unsigned i = 0; i < 3 && r >= 0; i++)
 		r = ev_signal_add(d.loop, sigs[i], on_signal, &d, &d.sig[i]);
-	if (r < 0 || (r = open_io(&d)) < 0 || (r = open_table(&d)) < 0 ||
+	if (r < 0 || (r = open_io(&d)) < 0 ||
+	    (r = pe_watch_open(&d.watch, d.loop, d.cfg, d.dp.port_mac[0], on_health_change,
+				&d)) < 0 ||
+	    (r = pe_ha_open(&d.ha, d.loop, d.cfg, d.dp.port_mac[0], &d.dp, d.watch)) < 0 ||
+	    (r = open_stats(&d)) < 0 || (r = open_table(&d)) < 0 ||
 	    (r = start_workers(&d)) < 0)
 		goto out;
 	if ((r = priv_drop(cfg->user, keep_caps, LOOM_ARRAY_SIZE(keep_caps))) < 0) {

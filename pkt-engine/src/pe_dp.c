@@ -18,29 +18,35 @@ const char *pe_ctr_str(unsigned c)
 	return c < PE_C__COUNT ? ctr_str[c] : "?";
 }
 
+/* One writer per counter: a relaxed load and store, no locked add. */
+static inline void bump(_Atomic uint64_t *c, uint64_t by)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + by,
+			      memory_order_relaxed);
+}
+
 static inline void count(struct pe_worker *w, enum pe_ctr c)
 {
-	/* one writer per counter: a relaxed load and store, no locked add */
-	uint64_t v = atomic_load_explicit(&w->ctr[c], memory_order_relaxed);
-
-	atomic_store_explicit(&w->ctr[c], v + 1, memory_order_relaxed);
+	bump(&w->lane->ctr[c], 1);
 }
 
 uint64_t pe_worker_ctr(const struct pe_worker *w, unsigned c)
 {
-	return c < PE_C__COUNT ? atomic_load_explicit(&w->ctr[c], memory_order_relaxed) : 0;
+	return c < PE_C__COUNT ? atomic_load_explicit(&w->lane->ctr[c], memory_order_relaxed) : 0;
+}
+
+static void add_to(struct seq_counter *c, uint32_t len)
+{
+	bump(&c->packets, 1);
+	bump(&c->bytes, len);
 }
 
 static void account(struct pe_worker *w, const struct seq_entry *e, uint32_t len)
 {
-	if (e->stat < PE_MAX_STATS) {
-		w->stat[e->stat].packets++;
-		w->stat[e->stat].bytes += len;
-	}
-	if (e->device < PE_MAX_DEVICES) {
-		w->device[e->device].packets++;
-		w->device[e->device].bytes += len;
-	}
+	if (e->stat < PE_MAX_STATS)
+		add_to(&w->lane->slot[e->stat], len);
+	if (e->device < PE_MAX_DEVICES)
+		add_to(&w->lane->device[e->device], len);
 }
 
 /* Set the DSCP, keeping ECN; the IPv4 header checksum follows. */
@@ -88,10 +94,8 @@ static void emit_copies(struct pe_worker *w, const struct seq_view *v, const str
 		out[*nout].port = c->egress;
 		out[*nout].room = p->len;
 		(*nout)++;
-		if (c->device < PE_MAX_DEVICES) {
-			w->device[c->device].packets++;
-			w->device[c->device].bytes += p->len;
-		}
+		if (c->device < PE_MAX_DEVICES)
+			add_to(&w->lane->device[c->device], p->len);
 		count(w, PE_C_COPIES);
 	}
 }
@@ -196,6 +200,12 @@ unsigned pe_worker_process(struct pe_worker *w, const struct seq_view *v,
 	unsigned nout = 0;
 
 	w->copy_used = 0;
+	/* the primary steers these: a second copy would duplicate every packet */
+	if (atomic_load_explicit(&w->dp->standby, memory_order_relaxed)) {
+		bump(&w->lane->ctr[PE_C_RX], n);
+		bump(&w->lane->ctr[PE_C_STANDBY], n);
+		return 0;
+	}
 	for (unsigned i = 0; i < n; i++) {
 		struct pktio_pkt *p = &pkts[i];
 		struct pkt_view pv;
@@ -282,6 +292,15 @@ int pe_worker_init(struct pe_worker *w, struct pe_dp *dp, unsigned id)
 	w->copy_buf = malloc(dp->copy_room ? dp->copy_room : 1);
 	if (!w->copy_buf)
 		return -ENOMEM;
+	if (dp->lanes) {
+		w->lane = &dp->lanes[id];
+	} else {
+		w->lane = aligned_alloc(LOOM_CACHELINE, sizeof(*w->lane));
+		if (!w->lane)
+			return -ENOMEM;
+		memset(w->lane, 0, sizeof(*w->lane));
+		w->own_lane = true;
+	}
 	if (dp->snap) {
 		int r = shm_snap_reader_register(dp->snap, &w->rd);
 		if (r < 0)
@@ -298,4 +317,8 @@ void pe_worker_fini(struct pe_worker *w)
 	w->rd_registered = false;
 	free(w->copy_buf);
 	w->copy_buf = NULL;
+	if (w->own_lane)
+		free(w->lane);
+	w->lane = NULL;
+	w->own_lane = false;
 }

@@ -44,10 +44,15 @@
 	X(PE_C_REWRITE,     "rewrite_failed")  /* NAT/port rewrite refused it */  \
 	X(PE_C_COPY_SHED,   "copy_shed")       /* copy room used up: copy dropped */ \
 	X(PE_C_TX_SHED,     "tx_shed")         /* back end queue full: dropped */ \
-	X(PE_C_BAD_TABLE,   "bad_table")       /* a published snapshot failed validation */
+	X(PE_C_BAD_TABLE,   "bad_table")       /* a published snapshot failed validation */ \
+	X(PE_C_STANDBY,     "standby")         /* a secondary not yet active: dropped */
 
 enum pe_ctr { PE_CTR_LIST(LOOM_XENUM) PE_C__COUNT };
 const char *pe_ctr_str(unsigned c);
+
+static_assert(PE_C__COUNT <= SEQ_STATS_CTRS, "a lane holds every counter");
+static_assert(PE_MAX_STATS <= SEQ_STATS_SLOTS, "a lane holds every statistics slot");
+static_assert(PE_MAX_DEVICES <= SEQ_STATS_DEVICES, "a lane holds every device");
 
 /* What the workers share, set up by the control thread before they start. */
 struct pe_dp {
@@ -56,11 +61,9 @@ struct pe_dp {
 	unsigned nports;
 	uint8_t port_mac[SEQ_MAX_PORTS][6]; /* source MAC of what leaves each port */
 	uint32_t copy_room;        /* bytes of copies per burst and worker */
+	struct seq_lane *lanes;    /* one per worker in the stats segment; NULL: private */
+	atomic_bool standby;       /* a secondary engine before takeover: steer nothing */
 	atomic_bool stop;
-};
-
-struct pe_counter {
-	uint64_t packets, bytes;
 };
 
 #define PE_BURST 64
@@ -75,13 +78,14 @@ struct pe_worker {
 	struct seq_view view;
 	uint8_t *copy_buf;         /* copy_room bytes */
 	uint32_t copy_used;
-	/* written by this worker only, read (racily, by design) by the control thread */
-	_Alignas(LOOM_CACHELINE) _Atomic uint64_t ctr[PE_C__COUNT];
-	struct pe_counter stat[PE_MAX_STATS];
-	struct pe_counter device[PE_MAX_DEVICES];
+	/* counters, statistics slots and devices: written by this worker only
+	 * (relaxed), read by the control thread and loomctl */
+	struct seq_lane *lane;
+	bool own_lane;             /* allocated here: no stats segment */
 };
 
-/* Control thread, before the worker starts: 0 or -errno. */
+/* Control thread, before the worker starts: 0 or -errno. The worker's lane
+ * is dp->lanes[id], or its own when dp->lanes is NULL. */
 int pe_worker_init(struct pe_worker *w, struct pe_dp *dp, unsigned id);
 void pe_worker_fini(struct pe_worker *w);
 

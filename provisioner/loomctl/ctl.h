@@ -320,6 +320,13 @@ int ctl_cmd_backend_list(const struct ctl_opts *o, const char *service);
 int ctl_cmd_flow_list(const struct ctl_opts *o);
 int ctl_cmd_flow_stats(const struct ctl_opts *o);
 
+/* ---- commands (ctl_seq.c): a loom-pkt-engine's tables ---------------------- */
+
+int ctl_cmd_chain_list(const struct ctl_opts *o);
+int ctl_cmd_chain_show(const struct ctl_opts *o, const char *service);
+int ctl_cmd_device_list(const struct ctl_opts *o);
+int ctl_cmd_engine_stats(const struct ctl_opts *o);
+
 /* Names shared by the service and flow views ("lb", "established", ...);
  * a number in buf for a value this loomctl does not know. */
 const char *ctl_svc_type_name(uint8_t type, char *buf, size_t len);

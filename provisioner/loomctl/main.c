@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "ctl_api.h"
 
 static void usage(FILE *f)
 {
@@ -23,6 +24,18 @@ static void usage(FILE *f)
 	      "       loomctl [-i INSTANCE] [-j] backend [list] [SERVICE] [-j]\n"
 	      "       loomctl [-i INSTANCE] [-j] flow [list] [-s SERVICE] [-t STATE] [-n N] [-j]\n"
 	      "       loomctl [-i INSTANCE] [-j] flow stats [-j]\n"
+	      "       loomctl [-i INSTANCE] [-j] chain [list] [-j]\n"
+	      "       loomctl [-i INSTANCE] [-j] chain show SERVICE [-j]\n"
+	      "       loomctl [-i INSTANCE] [-j] device [list] [-j]\n"
+	      "       loomctl [-i INSTANCE] [-j] engine stats [-j]\n"
+	      "       loomctl [--api URL] [--token T] [-j] RESOURCE [list | show ID | delete ID]\n"
+	      "       loomctl [--api URL] [--token T] [-j] RESOURCE create (KEY=VALUE... | -f FILE)\n"
+	      "       loomctl [--api URL] [--token T] [-j] RESOURCE update|replace ID\n"
+	      "               (KEY=VALUE... | -f FILE)\n"
+	      "       loomctl [--api URL] [--token T] [-j] version [list | show V |\n"
+	      "               rollback V | render V TARGET]\n"
+	      "       loomctl [--api URL] [--token T] [-j] push\n"
+	      "       loomctl [--api URL] login USER   (password: $LOOM_PASSWORD or stdin)\n"
 	      "\n"
 	      "  -i, --instance NAME  daemon instance (default: $LOOM_INSTANCE, else \"default\")\n"
 	      "  -j, --json           one JSON document on stdout\n"
@@ -32,11 +45,19 @@ static void usage(FILE *f)
 	      "  -s, --service NAME   only the flows of this service (a name or an id)\n"
 	      "  -t, --state STATE    only flows in this state: new, established, fin-wait,\n"
 	      "                       closing, dead\n"
+	      "      --api URL        the provisioner's API (default: $LOOM_API, else\n"
+	      "                       http://127.0.0.1:8080)\n"
+	      "      --token T        a token from login (default: $LOOM_TOKEN)\n"
 	      "\n"
 	      "affinity reads a loom-fwd-agent's tables; service, backend and flow a\n"
-	      "loom-svc-mgr's. PROTO is tcp, udp, icmp, icmpv6, sctp, any or a number;\n"
+	      "loom-svc-mgr's; chain, device and engine a loom-pkt-engine's. PROTO is\n"
+	      "tcp, udp, icmp, icmpv6, sctp, any or a number;\n"
 	      "an IPv6 address with a port is written [2001:db8::1]:80.\n"
-	      "Exit status: 0 ok, 1 not found, 2 usage, 3 the table cannot be read.\n",
+	      "RESOURCE is one of the provisioner's API (plural, as in its URLs):\n"
+	      "interfaces, segments, ip-pools, device-pools, devices, packages, customers,\n"
+	      "services, acls, virtual-services, nat-pools, users.\n"
+	      "Exit status: 0 ok, 1 not found, 2 usage, 3 the table (or the API) cannot be\n"
+	      "read, 4 the API refused the request.\n",
 	      f);
 }
 
@@ -231,6 +252,41 @@ static int cmd_flow_stats(int argc, char **argv, struct ctl_opts *o)
 	return r ? r : ctl_cmd_flow_stats(o);
 }
 
+/* ---- packet engine: chain, device, engine ------------------------------------------ */
+
+static int cmd_chain_list(int argc, char **argv, struct ctl_opts *o)
+{
+	int n = 0, r = parse_cmd_opts(argc, argv, o, OPTS_PLAIN, NULL, &n, 0);
+
+	return r ? r : ctl_cmd_chain_list(o);
+}
+
+static int cmd_chain_show(int argc, char **argv, struct ctl_opts *o)
+{
+	char *args[1];
+	int n = 0, r = parse_cmd_opts(argc, argv, o, OPTS_PLAIN, args, &n, 1);
+
+	if (r)
+		return r;
+	if (n != 1)
+		return usage_error("%s", "chain show needs a SERVICE");
+	return ctl_cmd_chain_show(o, args[0]);
+}
+
+static int cmd_device_list(int argc, char **argv, struct ctl_opts *o)
+{
+	int n = 0, r = parse_cmd_opts(argc, argv, o, OPTS_PLAIN, NULL, &n, 0);
+
+	return r ? r : ctl_cmd_device_list(o);
+}
+
+static int cmd_engine_stats(int argc, char **argv, struct ctl_opts *o)
+{
+	int n = 0, r = parse_cmd_opts(argc, argv, o, OPTS_PLAIN, NULL, &n, 0);
+
+	return r ? r : ctl_cmd_engine_stats(o);
+}
+
 /* ---- the command tables ------------------------------------------------------------- */
 
 struct cmd {
@@ -261,6 +317,22 @@ static const struct cmd backend_cmds[] = {
 static const struct cmd flow_cmds[] = {
 	{ "list", "ls", cmd_flow_list },
 	{ "stats", "stat", cmd_flow_stats },
+	{ NULL, NULL, NULL },
+};
+
+static const struct cmd chain_cmds[] = {
+	{ "list", "ls", cmd_chain_list },
+	{ "show", "get", cmd_chain_show },
+	{ NULL, NULL, NULL },
+};
+
+static const struct cmd device_cmds[] = {
+	{ "list", "ls", cmd_device_list },
+	{ NULL, NULL, NULL },
+};
+
+static const struct cmd engine_cmds[] = {
+	{ "stats", "stat", cmd_engine_stats },
 	{ NULL, NULL, NULL },
 };
 
@@ -302,6 +374,21 @@ static int object_flow(int argc, char **argv, struct ctl_opts *o)
 	return run_object(argc, argv, o, flow_cmds, false);
 }
 
+static int object_chain(int argc, char **argv, struct ctl_opts *o)
+{
+	return run_object(argc, argv, o, chain_cmds, false);
+}
+
+static int object_device(int argc, char **argv, struct ctl_opts *o)
+{
+	return run_object(argc, argv, o, device_cmds, false);
+}
+
+static int object_engine(int argc, char **argv, struct ctl_opts *o)
+{
+	return run_object(argc, argv, o, engine_cmds, false);
+}
+
 static const struct {
 	const char *name;
 	const char *alias;
@@ -311,6 +398,9 @@ static const struct {
 	{ "service", "svc", object_service },
 	{ "backend", "be", object_backend },
 	{ "flow", "flows", object_flow },
+	{ "chain", "chains", object_chain },
+	{ "device", "dev", object_device },
+	{ "engine", "eng", object_engine },
 };
 
 int main(int argc, char **argv)
@@ -319,8 +409,11 @@ int main(int argc, char **argv)
 		{ "instance", required_argument, NULL, 'i' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "api", required_argument, NULL, 'A' },
+		{ "token", required_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct ctl_api_opts api = { NULL };
 	const char *env = getenv("LOOM_INSTANCE");
 	struct ctl_opts o = {
 		.instance = env && *env ? env : "default",
@@ -341,10 +434,19 @@ int main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return CTL_EXIT_OK;
+		case 'A':
+			api.url = optarg;
+			break;
+		case 'T':
+			api.token = optarg;
+			break;
 		default:
 			return usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
+	api.json = o.json;
+	if (optind < argc && ctl_api_object(argv[optind]))
+		return ctl_api_run(argc - optind, argv + optind, &api);
 	if (optind >= argc)
 		return usage_error("%s", "which object? (affinity, service, backend, flow)");
 	for (size_t i = 0; i < LOOM_ARRAY_SIZE(objects); i++)

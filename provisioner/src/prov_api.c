@@ -6,6 +6,7 @@
 
 #include "prov_api.h"
 #include "prov_auth.h"
+#include "prov_push.h"
 #include "prov_version.h"
 
 #define PREFIX "/api/v1/"
@@ -170,6 +171,20 @@ static int versions(struct prov_api *api, const struct prov_actor *who, char **p
 	return r;
 }
 
+/* What each provisioned daemon acknowledged (prov_push.h). */
+static int push_state(struct prov_api *api, const struct prov_actor *who, struct prov_reply *out,
+		      struct prov_error *e)
+{
+	json_t *obj;
+	int r;
+
+	if (who->role != PROV_ROLE_PROVIDER)
+		return prov_fail(e, PROV_E_FORBIDDEN, NULL, "only a provider-admin may see the push");
+	if (!(r = prov_push_list(api->model, &obj, e)))
+		reply(out, 200, obj);
+	return r;
+}
+
 /*
  * The routes: what a path is and which methods it takes. part[] are the
  * path's pieces after /api/v1/.
@@ -179,6 +194,8 @@ static const char *route(char **part, size_t n, const struct prov_resource **res
 	*res = NULL;
 	if (n == 1 && !strcmp(part[0], "login"))
 		return "POST";
+	if (!strcmp(part[0], "push"))
+		return n == 1 ? "GET" : NULL;
 	if (!strcmp(part[0], "versions")) {
 		if (n == 1 || n == 2)
 			return "GET";
@@ -236,6 +253,8 @@ void prov_api_handle(struct prov_api *api, const char *method, const char *path,
 		goto fail;
 	if (res)
 		r = resource(api, &who, method, res, n == 2 ? part[1] : NULL, body, len, out, &e);
+	else if (!strcmp(part[0], "push"))
+		r = push_state(api, &who, out, &e);
 	else
 		r = versions(api, &who, part, n, out, &e);
 fail:

@@ -18,6 +18,9 @@
 struct prov_api {
 	struct prov_model *model;
 	uint64_t token_lifetime_ms;
+	/* after a request that may have committed a change (the push) */
+	void (*changed)(void *arg);
+	void *changed_arg;
 };
 
 struct prov_reply {

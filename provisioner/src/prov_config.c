@@ -1,13 +1,51 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "prov_config.h"
 
 static const char *const log_levels[] = { "err", "warn", "notice", "info", "debug", NULL };
 
+static const char *const kinds[] = { "pkt-engine", "svc-mgr", NULL }; /* enum prov_target */
+
+static void verify_target(struct cfg_verify *v, const void *obj)
+{
+	const struct prov_target_cfg *t = obj;
+
+	if (!strncmp(t->endpoint, "tcp://", 6) && !t->public_key[0])
+		cfg_verify_error(v, "public-key", "a tcp:// target needs the daemon's public key");
+}
+
+static const struct cfg_field target_rows[] = {
+	{ .key = "name", .type = CFG_STRING, CFG_AT(struct prov_target_cfg, name),
+	  .required = true, .min = 1 },
+	{ .key = "kind", .type = CFG_ENUM, CFG_AT(struct prov_target_cfg, kind), .names = kinds,
+	  .required = true },
+	{ .key = "endpoint", .type = CFG_ENDPOINT, CFG_AT(struct prov_target_cfg, endpoint),
+	  .required = true },
+	{ .key = "public-key", .type = CFG_CUSTOM, CFG_AT(struct prov_target_cfg, public_key),
+	  .parse = cfg_parse_z85key, .dump = cfg_dump_z85key },
+};
+static const struct cfg_schema target_schema =
+	CFG_SCHEMA("target", struct prov_target_cfg, target_rows, verify_target);
+
 static void verify(struct cfg_verify *v, const void *obj)
 {
 	const struct prov_config *c = obj;
+	bool tcp = false;
+
+	for (unsigned i = 0; i < c->n_targets; i++) {
+		tcp |= !strncmp(c->targets[i].endpoint, "tcp://", 6);
+		for (unsigned j = 0; j < i; j++)
+			if (!strcmp(c->targets[i].name, c->targets[j].name)) {
+				char where[40];
+				snprintf(where, sizeof(where), "targets[%u].name", i);
+				cfg_verify_error(v, where, "same name as targets[%u]", j);
+			}
+	}
+	if (tcp && (!c->public_key[0] || !c->secret_key_file[0]))
+		cfg_verify_error(v, "secret-key-file", "tcp:// targets need public-key and "
+				 "secret-key-file (CurveZMQ)");
 
 	if (c->database[0] != '/' && c->database[0] != ':')
 		cfg_verify_error(v, "database", "an absolute path (or :memory: for tests)");
@@ -36,6 +74,14 @@ static const struct cfg_field rows[] = {
 	  .def = "admin", .min = 1 },
 	{ .key = "admin-password-file", .type = CFG_STRING,
 	  CFG_AT(struct prov_config, admin_password_file), .def = "" },
+	{ .key = "public-key", .type = CFG_CUSTOM, CFG_AT(struct prov_config, public_key),
+	  .parse = cfg_parse_z85key, .dump = cfg_dump_z85key },
+	{ .key = "secret-key-file", .type = CFG_STRING, CFG_AT(struct prov_config, secret_key_file),
+	  .def = "" },
+	{ .key = "push-retry", .type = CFG_DURATION, CFG_AT(struct prov_config, push_retry_ms),
+	  .def = "1s", .min = 50, .max = 600000 },
+	{ .key = "targets", .type = CFG_LIST_MAP, CFG_AT(struct prov_config, targets),
+	  CFG_COUNT(struct prov_config, n_targets), .sub = &target_schema },
 };
 
 const struct cfg_schema prov_config_schema =

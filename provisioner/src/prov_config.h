@@ -7,6 +7,16 @@
 
 #include "common/cfg.h"
 
+#define PROV_MAX_TARGETS 64
+
+/* A daemon the definitions are pushed to (its `provisioning:` block). */
+struct prov_target_cfg {
+	char name[64];                 /* unique; keys its acknowledged version */
+	unsigned kind;                 /* enum prov_target */
+	char endpoint[128];            /* its provisioning.listen */
+	char public_key[CFG_Z85_LEN + 1]; /* tcp: its CurveZMQ public key */
+};
+
 struct prov_config {
 	unsigned log_level;            /* enum log_level */
 	char user[32];                 /* to switch to after binding; "" stays */
@@ -18,6 +28,11 @@ struct prov_config {
 	uint32_t max_connections;
 	char admin_user[64];           /* made provider-admin on first start */
 	char admin_password_file[256]; /* its password; "" makes no admin */
+	char public_key[CFG_Z85_LEN + 1]; /* CurveZMQ key pair for tcp:// targets */
+	char secret_key_file[256];
+	uint64_t push_retry_ms;        /* resend and query period */
+	struct prov_target_cfg targets[PROV_MAX_TARGETS];
+	unsigned n_targets;
 };
 
 extern const struct cfg_schema prov_config_schema;

@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/priv.h"
 #include "prov_auth.h"
+#include "prov_chan.h"
 #include "prov_daemon.h"
 #include "prov_http.h"
 #include "prov_version.h"
@@ -44,6 +45,11 @@ static int read_password(const char *path, char *out, size_t len)
 	return 0;
 }
 
+static void on_changed(void *arg)
+{
+	prov_chan_changed(arg);
+}
+
 static void on_signal(struct ev_loop *loop, void *arg, int what)
 {
 	(void)arg;
@@ -56,8 +62,9 @@ int prov_daemon_run(const struct prov_config *cfg, const char *path)
 	static const int sigs[] = { SIGTERM, SIGINT };
 	struct ev_handle *sig[2] = { NULL, NULL };
 	struct prov_model model = { NULL };
-	struct prov_api api = { &model, cfg->token_lifetime_ms };
+	struct prov_api api = { .model = &model, .token_lifetime_ms = cfg->token_lifetime_ms };
 	struct prov_http *http = NULL;
+	struct prov_chan *chan = NULL;
 	struct ev_loop *loop = NULL;
 	struct prov_error e;
 	char password[257] = "", why[256];
@@ -98,12 +105,18 @@ int prov_daemon_run(const struct prov_config *cfg, const char *path)
 		goto out;
 	}
 	sodium_memzero(password, sizeof(password));
+	/* the push starts with what the targets acknowledged before a restart */
+	if ((r = prov_chan_open(loop, cfg, &model, &chan)) < 0)
+		goto out;
+	api.changed = on_changed;
+	api.changed_arg = chan;
 	prov_version_current(&model, &version, &e);
 	log_notice("ready: database %s at version %" PRId64, cfg->database, version);
 	r = ev_run(loop);
 out:
 	sodium_memzero(password, sizeof(password));
 	prov_http_stop(http);
+	prov_chan_close(chan);
 	for (unsigned i = 0; i < 2; i++)
 		ev_cancel(&sig[i]);
 	if (model.db)

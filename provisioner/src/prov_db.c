@@ -98,7 +98,16 @@ static const char *const m2[] = {
 	NULL,
 };
 
-static const char *const *const migrations[] = { m1, m2 };
+/* 3: what each provisioned daemon acknowledged (the push survives a restart) */
+static const char *const m3[] = {
+	"CREATE TABLE push_state(target TEXT PRIMARY KEY, kind TEXT NOT NULL,"
+	"  endpoint TEXT NOT NULL, acked INTEGER NOT NULL DEFAULT 0,"
+	"  refused INTEGER NOT NULL DEFAULT 0, message TEXT NOT NULL DEFAULT '',"
+	"  updated INTEGER NOT NULL);",
+	NULL,
+};
+
+static const char *const *const migrations[] = { m1, m2, m3 };
 
 unsigned prov_db_schema_version(void)
 {

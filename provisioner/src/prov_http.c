@@ -12,6 +12,7 @@
 #include "common/key.h"
 #include "common/log.h"
 #include "prov_http.h"
+#include "prov_web.h"
 
 struct prov_http {
 	struct MHD_Daemon *d;
@@ -122,9 +123,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	}
 	if (q->too_large)
 		return too_large(h, c, method, url);
+	if (strncmp(url, "/api/", 5))
+		return prov_web_serve(c, method, url);
 	prov_api_handle(h->api, method, url,
 			MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
 			q->buf, q->len, &r);
+	if (strcmp(method, "GET") && r.status < 300 && h->api->changed)
+		h->api->changed(h->api->changed_arg);
 	return send_reply(c, method, url, &r);
 }
 

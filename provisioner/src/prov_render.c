@@ -4,7 +4,10 @@
  * each service as its resolved chain: the steps in the order the traffic
  * takes them (the package's, or the service's override), each with its
  * device's MAC, address and mode and its alternate, and the service's ACLs
- * in rule order. The svc-mgr gets the virtual services and NAT pools.
+ * in rule order. The svc-mgr gets the virtual services and NAT pools as the
+ * `services:` of its own configuration. Beside the definitions, each
+ * rendering names its target and version; prov_render_document() is what
+ * is pushed: the definitions alone.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +90,81 @@ static json_t *acls_of(const json_t *doc, json_int_t service)
 	return out;
 }
 
+/* 30000 -> "30000ms": durations as the daemons' schemas write them */
+static json_t *duration_ms(const json_t *ms)
+{
+	return json_sprintf("%" JSON_INTEGER_FORMAT "ms", json_integer_value(ms));
+}
+
+static json_t *health(const json_t *vs)
+{
+	const char *type = json_string_value(json_object_get(vs, "health"));
+	json_t *h = json_pack("{s:s, s:o, s:o}", "type", type,
+			      "interval", duration_ms(json_object_get(vs, "health_interval_ms")),
+			      "timeout", duration_ms(json_object_get(vs, "health_timeout_ms")));
+
+	if (!strcmp(type, "http"))
+		json_object_set(h, "path", json_object_get(vs, "health_path"));
+	return h;
+}
+
+static json_t *lb_service(const json_t *vs)
+{
+	const json_t *b;
+	json_t *backends = json_array();
+	size_t i;
+
+	json_array_foreach(json_object_get(vs, "backends"), i, b)
+		json_array_append_new(backends, json_pack("{s:O, s:O, s:O}",
+			"address", json_object_get(b, "address"), "port", json_object_get(b, "port"),
+			"weight", json_object_get(b, "weight")));
+	return json_pack("{s:O, s:s, s:O, s:O, s:O, s:O, s:o, s:O, s:o, s:o}",
+			 "name", json_object_get(vs, "name"), "type", "lb",
+			 "protocol", json_object_get(vs, "protocol"),
+			 "address", json_object_get(vs, "address"),
+			 "port", json_object_get(vs, "port"),
+			 "algorithm", json_object_get(vs, "algorithm"),
+			 "persistence", json_sprintf("%" JSON_INTEGER_FORMAT "s",
+				json_integer_value(json_object_get(vs, "persistence_s"))),
+			 "clients", json_object_get(vs, "client_domains"),
+			 "health", health(vs), "backends", backends);
+}
+
+/* A NAT pool with no inside networks translates every client of its family. */
+static json_t *nat_service(const json_t *np)
+{
+	const json_t *inside = json_object_get(np, "inside");
+	const char *prefix = json_string_value(json_object_get(np, "prefix"));
+	json_t *clients = json_array_size(inside) ? json_deep_copy(inside) :
+			  json_pack("[s]", strchr(prefix, ':') ? "::/0" : "0.0.0.0/0");
+
+	return json_pack("{s:O, s:s, s:s, s:o, s:[O], s:O, s:O}",
+			 "name", json_object_get(np, "name"), "type", "nat", "protocol", "any",
+			 "clients", clients, "pool", json_object_get(np, "prefix"),
+			 "port-min", json_object_get(np, "port_min"),
+			 "port-max", json_object_get(np, "port_max"));
+}
+
+/*
+ * The svc-mgr's document is its configuration's `services:` list, key for
+ * key (svc-mgr/src/svc_config.c): it parses a push with the schema it
+ * already has. Virtual services are load-balancing services, NAT pools NAT
+ * services; what the manager's schema adds (precedence, tracking, direct
+ * return) keeps its defaults.
+ */
+static json_t *svc_mgr_services(const json_t *res)
+{
+	const json_t *o;
+	json_t *out = json_array();
+	size_t i;
+
+	json_array_foreach(json_object_get(res, "virtual_services"), i, o)
+		json_array_append_new(out, lb_service(o));
+	json_array_foreach(json_object_get(res, "nat_pools"), i, o)
+		json_array_append_new(out, nat_service(o));
+	return out;
+}
+
 int prov_render(const json_t *doc, int64_t version, enum prov_target t, json_t **out,
 		struct prov_error *e)
 {
@@ -97,8 +175,7 @@ int prov_render(const json_t *doc, int64_t version, enum prov_target t, json_t *
 		return prov_fail(e, PROV_E_INTERNAL, NULL, "not a definitions document");
 	o = json_pack("{s:s, s:I}", "target", prov_target_name(t), "version", (json_int_t)version);
 	if (t == PROV_TARGET_SVC_MGR) {
-		json_object_set(o, "virtual_services", json_object_get(res, "virtual_services"));
-		json_object_set(o, "nat_pools", json_object_get(res, "nat_pools"));
+		json_object_set_new(o, "services", svc_mgr_services(res));
 	} else {
 		const json_t *svcs = json_object_get(res, "services"), *s;
 		json_t *rendered = json_array();
@@ -119,5 +196,24 @@ int prov_render(const json_t *doc, int64_t version, enum prov_target t, json_t *
 		json_object_set_new(o, "services", rendered);
 	}
 	*out = o;
+	return 0;
+}
+
+int prov_render_document(struct prov_model *m, int64_t version, enum prov_target t,
+			 char **text, size_t *len, struct prov_error *e)
+{
+	json_t *o;
+	int r;
+
+	*text = NULL;
+	if ((r = prov_render_version(m, version, t, &o, e)))
+		return r;
+	json_object_del(o, "target");
+	json_object_del(o, "version");
+	*text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (!*text)
+		return prov_fail(e, PROV_E_INTERNAL, NULL, "out of memory");
+	*len = strlen(*text);
 	return 0;
 }

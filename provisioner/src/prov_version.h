@@ -67,4 +67,12 @@ int prov_render(const json_t *doc, int64_t version, enum prov_target t, json_t *
 int prov_render_version(struct prov_model *m, int64_t version, enum prov_target t,
 			json_t **out, struct prov_error *e);
 
+/*
+ * What is pushed to daemon t at `version`: prov_render_version() without
+ * the target and version (they travel in the message), as compact JSON
+ * text (malloc'd, *len bytes) that the daemon's configuration schema reads.
+ */
+int prov_render_document(struct prov_model *m, int64_t version, enum prov_target t,
+			 char **text, size_t *len, struct prov_error *e);
+
 #endif

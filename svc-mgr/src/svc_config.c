@@ -117,27 +117,9 @@ static void verify_service(struct cfg_verify *v, const void *obj)
 		cfg_verify_error(v, "direct-return-bytes", "only with direct-return: bytes");
 }
 
-static void verify_config(struct cfg_verify *v, const void *obj)
+/* The rules that span services: a file's and a push's alike. */
+static void verify_services(struct cfg_verify *v, const struct svc_config *c)
 {
-	const struct svc_config *c = obj;
-	bool tcp = false;
-
-	for (unsigned i = 0; i < c->n_listen; i++)
-		tcp |= !strncmp(c->listen[i], "tcp://", 6);
-	if (!strncmp(c->repl.listen, "tcp://", 6) && (!c->public_key[0] || !c->secret_key_file[0]))
-		cfg_verify_error(v, "replication.listen", "a tcp:// endpoint needs public-key and "
-				 "secret-key-file (CurveZMQ)");
-	for (unsigned i = 0; i < c->repl.n_peers; i++)
-		if (!strcmp(c->repl.peers[i].instance, c->instance))
-			cfg_verify_error(v, "replication.peers", "lists this manager itself");
-	if (tcp && (!c->public_key[0] || !c->secret_key_file[0]))
-		cfg_verify_error(v, "listen", "a tcp:// endpoint needs public-key and "
-				 "secret-key-file (CurveZMQ)");
-	if (tcp && !c->n_agent_keys)
-		cfg_verify_error(v, "agent-keys", "a tcp:// endpoint admits only the agents "
-				 "listed here");
-	if (!c->n_listen)
-		cfg_verify_error(v, "listen", "the manager needs an endpoint for its agents");
 	for (unsigned i = 0; i < c->n_services; i++)
 		for (unsigned j = 0; j < i; j++)
 			if (!strcmp(c->services[i].name, c->services[j].name)) {
@@ -145,13 +127,6 @@ static void verify_config(struct cfg_verify *v, const void *obj)
 				snprintf(where, sizeof(where), "services[%u].name", i);
 				cfg_verify_error(v, where, "same name as services[%u]", j);
 			}
-	if (c->fixed_ttl_ms < 5000 || c->wildcard_ttl_ms < 6000)
-		cfg_verify_error(v, "fixed-ttl", "affinity TTLs must well exceed the agents' 2 s "
-				 "tolerance (fixed-ttl >= 5s, wildcard-ttl >= 6s)");
-	/* an affinity's TTL is at most its protocol's idle timeout */
-	if (c->icmp_timeout_ms < 5000 || c->udp_timeout_ms < 5000 || c->tcp_new_timeout_ms < 5000)
-		cfg_verify_error(v, "icmp-timeout", "idle timeouts under 5 s give affinities the "
-				 "agents may expire at once (their tolerance is 2 s)");
 	/* Pool addresses belong to one NAT service: two allocating from one
 	 * address would hand out the same outside endpoints. */
 	for (unsigned i = 0; i < c->n_services; i++)
@@ -190,6 +165,37 @@ static void verify_config(struct cfg_verify *v, const void *obj)
 					 "service belongs to another manager", j);
 		}
 	}
+}
+
+static void verify_config(struct cfg_verify *v, const void *obj)
+{
+	const struct svc_config *c = obj;
+	bool tcp = false;
+
+	for (unsigned i = 0; i < c->n_listen; i++)
+		tcp |= !strncmp(c->listen[i], "tcp://", 6);
+	if (!strncmp(c->repl.listen, "tcp://", 6) && (!c->public_key[0] || !c->secret_key_file[0]))
+		cfg_verify_error(v, "replication.listen", "a tcp:// endpoint needs public-key and "
+				 "secret-key-file (CurveZMQ)");
+	for (unsigned i = 0; i < c->repl.n_peers; i++)
+		if (!strcmp(c->repl.peers[i].instance, c->instance))
+			cfg_verify_error(v, "replication.peers", "lists this manager itself");
+	if (tcp && (!c->public_key[0] || !c->secret_key_file[0]))
+		cfg_verify_error(v, "listen", "a tcp:// endpoint needs public-key and "
+				 "secret-key-file (CurveZMQ)");
+	if (tcp && !c->n_agent_keys)
+		cfg_verify_error(v, "agent-keys", "a tcp:// endpoint admits only the agents "
+				 "listed here");
+	if (!c->n_listen)
+		cfg_verify_error(v, "listen", "the manager needs an endpoint for its agents");
+	if (c->fixed_ttl_ms < 5000 || c->wildcard_ttl_ms < 6000)
+		cfg_verify_error(v, "fixed-ttl", "affinity TTLs must well exceed the agents' 2 s "
+				 "tolerance (fixed-ttl >= 5s, wildcard-ttl >= 6s)");
+	/* an affinity's TTL is at most its protocol's idle timeout */
+	if (c->icmp_timeout_ms < 5000 || c->udp_timeout_ms < 5000 || c->tcp_new_timeout_ms < 5000)
+		cfg_verify_error(v, "icmp-timeout", "idle timeouts under 5 s give affinities the "
+				 "agents may expire at once (their tolerance is 2 s)");
+	verify_services(v, c);
 	for (const char *p = c->instance; *p; p++)
 		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-", *p)) {
 			cfg_verify_error(v, "instance", "letters, digits, '_' and '-' only");
@@ -389,7 +395,22 @@ static const struct cfg_field config_rows[] = {
 	  CFG_COUNT(struct svc_config, n_services), .sub = &service_schema },
 	{ .key = "replication", .type = CFG_MAP, CFG_AT(struct svc_config, repl),
 	  .sub = &repl_schema },
+	{ .key = "provisioning", .type = CFG_MAP, CFG_AT(struct svc_config, prov),
+	  .sub = &provchan_cfg_schema },
 };
 
 const struct cfg_schema svc_config_schema =
 	CFG_SCHEMA("svc-mgr", struct svc_config, config_rows, verify_config);
+
+static void verify_push(struct cfg_verify *v, const void *obj)
+{
+	verify_services(v, obj);
+}
+
+static const struct cfg_field push_rows[] = {
+	{ .key = "services", .type = CFG_LIST_MAP, CFG_AT(struct svc_config, services),
+	  CFG_COUNT(struct svc_config, n_services), .sub = &service_schema },
+};
+
+const struct cfg_schema svc_push_schema =
+	CFG_SCHEMA("svc-mgr push", struct svc_config, push_rows, verify_push);

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "common/cfg.h"
+#include "common/provchan.h"
 
 #define SVC_MAX_SERVICES 64
 #define SVC_MAX_BACKENDS 64
@@ -134,9 +135,12 @@ struct svc_config {
 	unsigned n_services;
 
 	struct svc_repl_cfg repl;
+	struct provchan_cfg prov;    /* `provisioning:`, see svc_prov.c */
 };
 
 extern const struct cfg_schema svc_config_schema;
+/* A provisioner's push: only `services:`, loaded into a struct svc_config. */
+extern const struct cfg_schema svc_push_schema;
 
 /* The protocol number of a service (0 = any). */
 uint8_t svc_proto_number(unsigned proto_cfg, bool v6);

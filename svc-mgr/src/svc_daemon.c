@@ -27,6 +27,7 @@
 #include "svc_daemon.h"
 #include "svc_ha.h"
 #include "svc_mgr.h"
+#include "svc_prov.h"
 
 struct svc_daemon {
 	struct svc_mgr m;
@@ -37,6 +38,7 @@ struct svc_daemon {
 	void *zctx;
 	struct svc_agents *agents;
 	struct svc_ha *ha;             /* hot standby, if configured */
+	struct svc_prov *prov;         /* the provisioner's pushes, if configured */
 	struct metrics *metrics;
 	struct shm_snap *snap;         /* loom.<instance>.services */
 	struct ev_handle *sig[3], *hb, *refresh, *sweep, *pub;
@@ -81,17 +83,10 @@ static void on_sweep(struct ev_loop *loop, void *arg, int what)
 	svc_core_sweep(&d->m, ev_now_ms());
 }
 
-static void reload(struct svc_daemon *d)
+/* d->spare becomes the running configuration; its services take effect. */
+static int apply(struct svc_daemon *d)
 {
-	static struct cfg_diag diag;
-	int r = cfg_load_file(d->path, &svc_config_schema, d->spare, &diag);
-
-	if (r < 0) {
-		log_err("reload of %s refused, the running services stay:", d->path);
-		for (unsigned i = 0; i < diag.n; i++)
-			log_err("  %s", diag.msg[i]);
-		return;
-	}
+	int r;
 	struct svc_config *old = d->cfg;
 	d->cfg = d->spare;
 	d->spare = old;
@@ -105,7 +100,34 @@ static void reload(struct svc_daemon *d)
 	svc_core_wildcards(&d->m, NULL);
 	svc_core_direct_refresh(&d->m); /* direct-return or host agents changed */
 	publish(d);
+	return r;
+}
+
+static void reload(struct svc_daemon *d)
+{
+	static struct cfg_diag diag;
+	int r = cfg_load_file(d->path, &svc_config_schema, d->spare, &diag);
+
+	if (r < 0) {
+		log_err("reload of %s refused, the running services stay:", d->path);
+		for (unsigned i = 0; i < diag.n; i++)
+			log_err("  %s", diag.msg[i]);
+		return;
+	}
+	svc_prov_keep(d->prov, d->spare);
+	apply(d);
 	log_notice("reloaded %s: %u services", d->path, d->cfg->n_services);
+}
+
+/* A push: the running configuration with the provisioner's services. */
+static int on_push(void *arg, const struct svc_config *pushed)
+{
+	struct svc_daemon *d = arg;
+
+	*d->spare = *d->cfg;
+	memcpy(d->spare->services, pushed->services, sizeof(pushed->services));
+	d->spare->n_services = pushed->n_services;
+	return apply(d);
 }
 
 static void on_signal(struct ev_loop *loop, void *arg, int signo)
@@ -342,6 +364,12 @@ int svc_daemon_run(const struct svc_config *cfg, const char *path)
 		goto out;
 	if (cfg->repl.group[0] && (r = open_ha(&d)) < 0)
 		goto out;
+	if (cfg->prov.listen[0] &&
+	    (r = svc_prov_open(d.loop, d.zctx, svc_agents_zap(d.agents), &cfg->prov, on_push, &d,
+			       &d.prov)) < 0) {
+		log_errno(r, "provisioning endpoint %s", cfg->prov.listen);
+		goto out;
+	}
 	if (cfg->metrics[0] &&
 	    (r = metrics_open(d.loop, cfg->metrics, fill_metrics, &d, &d.metrics)) < 0) {
 		log_errno(r, "serving metrics on %s", cfg->metrics);
@@ -368,6 +396,7 @@ out:
 	ev_cancel(&d.sweep);
 	ev_cancel(&d.pub);
 	metrics_close(d.metrics);
+	svc_prov_close(d.prov);
 	svc_ha_close(d.ha);
 	svc_agents_close(d.agents);
 	svc_model_free(&d.m);

@@ -210,6 +210,29 @@ struct msg_repl_ack {
 	bool dump;
 };
 
+/* Provisioning (provchan.h uses these; fields: msg_wire.h). */
+struct msg_prov_doc {
+	uint64_t version;
+	uint8_t target;               /* MSG_PROV_TARGET_* */
+	uint32_t size;                /* of the document frame that follows */
+	uint8_t digest_len;           /* MSG_PROV_DIGEST_LEN once decoded */
+	uint8_t digest[MSG_PROV_DIGEST_LEN];
+};
+
+#define MSG_PACK_TEXT (1u << 0)
+struct msg_prov_ack {
+	uint32_t present;             /* MSG_PACK_TEXT */
+	uint64_t version;
+	bool ok;
+	uint64_t applied;
+	char text[MSG_MAX_TEXT + 1];  /* NUL-terminated */
+};
+
+struct msg_prov_query {
+	uint8_t target;               /* MSG_PROV_TARGET_* */
+	uint64_t latest;
+};
+
 struct msg_seg {
 	uint8_t type;                 /* enum msg_seg_type */
 	bool required;                /* the segment header's Required flag */
@@ -235,6 +258,9 @@ struct msg_seg {
 		struct msg_repl_member repl_member;
 		struct msg_repl_batch repl_batch;
 		struct msg_repl_ack repl_ack;
+		struct msg_prov_doc prov_doc;
+		struct msg_prov_ack prov_ack;
+		struct msg_prov_query prov_query;
 	} u;
 };
 

@@ -57,6 +57,8 @@
 #define MSG_MAX_REPL_KEY   64u    /* replicated entry key, bytes */
 #define MSG_MAX_REPL_VALUE 1024u  /* replicated entry value, bytes */
 #define MSG_MAX_REPL_TXNS  65535u /* a batch's encoded transaction list, bytes */
+#define MSG_MAX_PROV_DOC   (16u << 20) /* a provisioning document (its own frame), bytes */
+#define MSG_PROV_DIGEST_LEN 32u  /* SHA-256 of a provisioning document */
 
 /* ---- Message types ----------------------------------------------------- */
 /*
@@ -64,7 +66,7 @@
  * Reserved, not implemented yet (a decoder refuses them as unknown):
  *   10       activity report (agent -> manager: per-affinity counters)
  *   35..47   replication (manager <-> standby, agent <-> peer agent)
- *   48..63   provisioning (provisioner -> pkt-engine, svc-mgr)
+ *   51..63   provisioning (provisioner -> pkt-engine, svc-mgr)
  */
 #define MSG_TYPE_LIST(X)                                                   \
 	X(MSG_T_UPDATE_WILDCARD, 1, "affinity-update-wildcard")            \
@@ -78,7 +80,10 @@
 	X(MSG_T_ERROR,           9, "error")                               \
 	X(MSG_T_REPL_HELLO,     32, "repl-hello")                          \
 	X(MSG_T_REPL_BATCH,     33, "repl-batch")                          \
-	X(MSG_T_REPL_ACK,       34, "repl-ack")
+	X(MSG_T_REPL_ACK,       34, "repl-ack")                            \
+	X(MSG_T_PROV_PUSH,      48, "prov-push")                           \
+	X(MSG_T_PROV_ACK,       49, "prov-ack")                            \
+	X(MSG_T_PROV_QUERY,     50, "prov-query")
 
 #define MSG_T_RESERVED_ACTIVITY 10u
 #define MSG_T_RESERVED_REPL_FIRST 32u
@@ -114,7 +119,10 @@
 	X(MSG_S_ERROR,         34, "error")                               \
 	X(MSG_S_REPL_MEMBER,   35, "repl-member")                         \
 	X(MSG_S_REPL_BATCH,    36, "repl-batch")                          \
-	X(MSG_S_REPL_ACK,      37, "repl-ack")
+	X(MSG_S_REPL_ACK,      37, "repl-ack")                           \
+	X(MSG_S_PROV_DOC,      48, "prov-doc")                           \
+	X(MSG_S_PROV_ACK,      49, "prov-ack")                           \
+	X(MSG_S_PROV_QUERY,    50, "prov-query")
 
 #define MSG_S_ACTION_FIRST 16u
 #define MSG_S_ACTION_LAST  31u
@@ -273,6 +281,28 @@
  *   2  resend    bool  M  a gap was seen: resend every batch from next
  *   3  dump      bool  M  the receiver wants a fresh dump (it drops batches
  *                         until that dump begins)
+ *
+ * prov-doc (48)                      provisioner -> daemon: a versioned document
+ *   1  version   uint  M  1..2^63-1, the provisioner's definitions version
+ *   2  target    uint  M  MSG_PROV_TARGET_*: 1..2, the kind of daemon it is for
+ *                         (a daemon refuses a document for another kind)
+ *   3  size      uint  M  0..MSG_MAX_PROV_DOC: bytes of the document, which
+ *                         travels as the next ZeroMQ frame of the same
+ *                         multipart message (it is larger than MSG_MAX_SIZE)
+ *   4  digest    bytes M  exactly 32 bytes: SHA-256 of the document, so the
+ *                         security segment's authenticator covers it too
+ *
+ * prov-ack (49)                      daemon -> provisioner
+ *   1  version   uint  M  0..2^63-1, the pushed version this answers; 0
+ *                         answers a prov-query
+ *   2  ok        bool  M  the pushed version is applied (true for a query)
+ *   3  applied   uint  M  0..2^63-1, the version the daemon runs now (0: none
+ *                         pushed since it started)
+ *   4  text      text  O  0..127 bytes: why a version was refused
+ *
+ * prov-query (50)                    provisioner -> daemon: which version runs?
+ *   1  target    uint  M  MSG_PROV_TARGET_*: 1..2
+ *   2  latest    uint  M  0..2^63-1, the provisioner's newest version
  */
 
 /* Interest criteria bits (seed 001, figure 10I), shared by all four vectors
@@ -316,6 +346,10 @@
 #define MSG_REPL_OP_ERROR        5u /* the owner reports a failed entry */
 #define MSG_REPL_OP_AUTH         6u /* names the batch's sender */
 
+/* provisioning targets: the kind of daemon a document is for */
+#define MSG_PROV_TARGET_SVC_MGR    1u
+#define MSG_PROV_TARGET_PKT_ENGINE 2u
+
 /* hello role */
 #define MSG_ROLE_FWD_AGENT   1u
 #define MSG_ROLE_SVC_MGR     2u
@@ -358,6 +392,16 @@
  *   repl-member           M          -         -
  *   repl-batch            -          M         -
  *   repl-ack              -          -         M
+ *
+ * Provisioning messages (a prov-push is a two-frame ZeroMQ message: the
+ * encoded message, then the document's bytes):
+ *
+ *                     prov-push prov-ack prov-query
+ *   security              O         O        O
+ *   identity              O         O        O
+ *   prov-doc              M         -        -
+ *   prov-ack              -         M        -
+ *   prov-query            -         -        M
  *
  * A known segment in a message that does not allow it is treated like an
  * unknown one: refused if Required, otherwise skipped.

@@ -37,6 +37,7 @@
 #define LOOM_COMMON_SEQUENCE_H
 
 #include <assert.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -198,6 +199,77 @@ struct seq_stat {
 	char service[SEQ_NAME_LEN];
 };
 static_assert(sizeof(struct seq_stat) == 56, "seq_stat is a shm layout");
+
+/* ---- live statistics (`loom.<instance>.stats`) ---------------------------- */
+
+/*
+ * A plain shm segment (shm/seg.h) beside the sequence table: one region, a
+ * header then one lane per worker. Each worker is the only writer of its
+ * lane (relaxed atomic loads and stores, no locked instruction on the
+ * packet path); the control thread writes the header. Readers (loomctl) sum
+ * the lanes with relaxed loads: a sum may lag a burst, never tears.
+ *
+ * Statistics slot i is the snapshot's stats[i] (service address, protocol
+ * and port); device i its devices[i]. Counter names are in the header, so a
+ * reader needs no list of its own. Geometry word 0: the number of lanes.
+ */
+#define SEQ_STATS_KIND    0x53455153u /* "SEQS": the segment kind */
+#define SEQ_STATS_VERSION 1u
+#define SEQ_STATS_MAGIC   0x31535441545351ULL /* "QSTATS1" */
+#define SEQ_STATS_CTRS    32u
+#define SEQ_STATS_SLOTS   1024u
+#define SEQ_STATS_DEVICES 64u
+#define SEQ_STATS_LANES   64u
+#define SEQ_CTR_NAME_LEN  24u
+
+struct seq_counter {
+	_Atomic uint64_t packets;
+	_Atomic uint64_t bytes;
+};
+
+struct seq_lane {
+	_Atomic uint64_t ctr[SEQ_STATS_CTRS];
+	struct seq_counter slot[SEQ_STATS_SLOTS];
+	struct seq_counter device[SEQ_STATS_DEVICES];
+};
+
+/* What probes found of a device (the control thread writes it). */
+struct seq_health {
+	_Atomic uint32_t flags;      /* SEQ_H_* */
+	uint32_t pad;
+	_Atomic uint64_t sent, answered, changes;
+	_Atomic uint64_t rtt_ns;     /* the last answer's round trip */
+	_Atomic uint64_t last_ok_ms; /* CLOCK_REALTIME of the last answer, 0: never */
+};
+
+enum {
+	SEQ_H_PROBED = 1u << 0,  /* probes run for it */
+	SEQ_H_DOWN   = 1u << 1,  /* failed (configured or found by probes) */
+	SEQ_H_STANDIN = 1u << 2, /* an alternate stands in for it */
+};
+
+struct seq_stats_hdr {
+	uint64_t magic;
+	uint32_t nlanes;             /* lanes in use (<= the geometry's) */
+	uint32_t nctr;               /* counters in use per lane */
+	_Atomic uint64_t updated_ms; /* CLOCK_REALTIME of the last header update */
+	char ctr_name[SEQ_STATS_CTRS][SEQ_CTR_NAME_LEN]; /* NUL-terminated */
+	struct seq_health health[SEQ_STATS_DEVICES];
+};
+
+/* Bytes of the region for n lanes (lanes start 64-byte aligned). */
+static inline size_t seq_stats_size(uint32_t nlanes)
+{
+	return ((sizeof(struct seq_stats_hdr) + 63) & ~(size_t)63) +
+	       (size_t)nlanes * sizeof(struct seq_lane);
+}
+
+/* Lane i of a region that holds at least i + 1 lanes. */
+static inline struct seq_lane *seq_stats_lane(void *region, uint32_t i)
+{
+	return (struct seq_lane *)((uint8_t *)region +
+				   ((sizeof(struct seq_stats_hdr) + 63) & ~(size_t)63)) + i;
+}
 
 /* ---- reading -------------------------------------------------------------- */
 

@@ -37,7 +37,7 @@ class Provisioner(_svc.Daemon):
     """The svc tests' Daemon (log, stop with a clean exit, kill), started
     without a namespace: the API needs none."""
 
-    def __init__(self, tmp, request_limit="16K"):
+    def __init__(self, tmp, request_limit="16K", extra=""):
         self.port = free_port()
         self.db = os.path.join(tmp, "prov.db")
         pw = os.path.join(tmp, "admin.pw")
@@ -48,7 +48,8 @@ class Provisioner(_svc.Daemon):
         with open(config, "w") as f:
             f.write(f"listen-address: 127.0.0.1\nport: {self.port}\ndatabase: {self.db}\n"
                     f"request-limit: {request_limit}\ntoken-lifetime: 10m\n"
-                    f"admin-user: admin\nadmin-password-file: {pw}\nlog-level: info\n")
+                    f"admin-user: admin\nadmin-password-file: {pw}\nlog-level: info\n"
+                    f"{extra}")
         super().__init__(types.SimpleNamespace(tmp=tmp), "provisioner", None,
                          [PROVISIONER, "-c", config], "ready:")
 

@@ -276,7 +276,8 @@ def test_rollback_restores_a_previous_version(prov):
     steps = pe["services"][0]["steps"]
     assert [s["device"]["mac"] for s in steps] == ["02:00:00:00:00:01"]
     status, sm = prov.call("GET", "versions/current/render/svc-mgr", token=t)
-    assert status == 200 and sm["virtual_services"][0]["name"] == "www"
+    assert status == 200 and sm["services"][0]["name"] == "www"
+    assert sm["services"][0]["type"] == "lb"
 
 
 def test_restart_keeps_every_committed_change(prov):
@@ -314,7 +315,8 @@ def test_http_limits_and_errors(prov):
     assert status == 401 and hdrs.get("WWW-Authenticate") == "Bearer", doc
     status, _, doc = prov.raw("GET", "/api/v1/interfaces", b"", {"Authorization": "Bearer x"})
     assert status == 401, doc
-    status, _, doc = prov.raw("GET", "/nothing", b"", auth)
+    # outside /api/ is the web UI's (docs/webui.md); inside, JSON errors
+    status, _, doc = prov.raw("GET", "/api/v1/nothing", b"", auth)
     assert status == 404 and doc["error"]["code"] == "not-found"
     status, _, doc = prov.raw("POST", "/api/v1/interfaces", b"\xff\xfe", auth)
     assert status == 400 and doc["error"]["code"] == "malformed-json"

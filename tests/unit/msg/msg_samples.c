@@ -284,6 +284,37 @@ static void build_repl_ack(struct msg *m)
 		(struct msg_repl_ack){ .next = 70000, .resend = true, .dump = false };
 }
 
+static void build_prov_push(struct msg *m)
+{
+	struct msg_seg *s;
+
+	msg_init(m, MSG_T_PROV_PUSH);
+	s = msg_add(m, MSG_S_PROV_DOC, true);
+	s->u.prov_doc = (struct msg_prov_doc){ .version = 42, .target = MSG_PROV_TARGET_SVC_MGR,
+					       .size = 300000,
+					       .digest_len = MSG_PROV_DIGEST_LEN };
+	for (unsigned i = 0; i < MSG_PROV_DIGEST_LEN; i++)
+		s->u.prov_doc.digest[i] = (uint8_t)(0xa0 + i);
+}
+
+static void build_prov_ack(struct msg *m)
+{
+	struct msg_seg *s;
+
+	msg_init(m, MSG_T_PROV_ACK);
+	s = msg_add(m, MSG_S_PROV_ACK, true);
+	s->u.prov_ack = (struct msg_prov_ack){ .present = MSG_PACK_TEXT, .version = 43,
+					       .ok = false, .applied = 42 };
+	strcpy(s->u.prov_ack.text, "services[0].port: ICMP has no ports");
+}
+
+static void build_prov_query(struct msg *m)
+{
+	msg_init(m, MSG_T_PROV_QUERY);
+	msg_add(m, MSG_S_PROV_QUERY, true)->u.prov_query =
+		(struct msg_prov_query){ .target = MSG_PROV_TARGET_PKT_ENGINE, .latest = 43 };
+}
+
 const struct msg_sample msg_samples[] = {
 	{ "update_wildcard", MSG_T_UPDATE_WILDCARD, build_update_wildcard, true },
 	{ "update_fixed", MSG_T_UPDATE_FIXED, build_update_fixed, false },
@@ -297,6 +328,9 @@ const struct msg_sample msg_samples[] = {
 	{ "repl_hello", MSG_T_REPL_HELLO, build_repl_hello, true },
 	{ "repl_batch", MSG_T_REPL_BATCH, build_repl_batch, false },
 	{ "repl_ack", MSG_T_REPL_ACK, build_repl_ack, false },
+	{ "prov_push", MSG_T_PROV_PUSH, build_prov_push, false },
+	{ "prov_ack", MSG_T_PROV_ACK, build_prov_ack, false },
+	{ "prov_query", MSG_T_PROV_QUERY, build_prov_query, false },
 };
 const size_t msg_nsamples = sizeof(msg_samples) / sizeof(msg_samples[0]);
 

@@ -12,7 +12,7 @@
 #include "prov_version.h"
 
 static struct prov_model m;
-static struct prov_api api = { &m, 3600 * 1000 };
+static struct prov_api api = { .model = &m, .token_lifetime_ms = 3600 * 1000 };
 static char admin[PROV_TOKEN_LEN + 8], customer[PROV_TOKEN_LEN + 8];
 
 /* The reply's status, its body parsed into *body (may be NULL). */

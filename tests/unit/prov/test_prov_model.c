@@ -161,12 +161,12 @@ Test(prov_db, migrates_once_and_refuses_a_newer_schema)
 	cr_assert_eq(prov_db_int(h, "PRAGMA foreign_keys", 0, 0, &v, NULL), 1);
 	cr_assert_eq(v, 1);
 	/* a database one migration behind gets just that one */
-	cr_assert_eq(sqlite3_exec(h, "DROP TRIGGER users_password_changed; DELETE FROM "
-				  "schema_version WHERE version = 2", NULL, NULL, NULL), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(h, "DROP TABLE push_state; DELETE FROM "
+				  "schema_version WHERE version = 3", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(h);
 	cr_assert_eq(prov_db_open(db, &h, why, sizeof(why)), 0, "%s", why);
-	cr_assert_eq(prov_db_int(h, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'",
-				 0, 0, &v, NULL), 1);
+	cr_assert_eq(prov_db_int(h, "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
+				 "AND name = 'push_state'", 0, 0, &v, NULL), 1);
 	cr_assert_eq(v, 1);
 	cr_assert_eq(prov_db_int(h, "SELECT count(*) FROM schema_version", 0, 0, &v, NULL), 1);
 	cr_assert_eq(v, prov_db_schema_version());
@@ -562,10 +562,42 @@ Test(prov_render, pkt_engine_gets_the_chain_in_traffic_order)
 	cr_assert_eq(json_integer_value(json_object_get(json_array_get(acls, 0), "position")), 2);
 	json_decref(out);
 	cr_assert_eq(prov_render_version(&m, 1, PROV_TARGET_SVC_MGR, &out, &e), 0);
-	cr_assert_eq(json_array_size(json_object_get(out, "virtual_services")), 0,
+	cr_assert_eq(json_array_size(json_object_get(out, "services")), 0,
 	  "version 1 is empty");
 	cr_assert_eq(json_integer_value(json_object_get(out, "version")), 1);
 	json_decref(out);
+	close_model();
+}
+
+/* The svc-mgr's document is its configuration's `services:` list. */
+Test(prov_render, svc_mgr_gets_its_own_services_schema)
+{
+	struct prov_error e;
+	char *text;
+	size_t len;
+
+	open_model();
+	post("customers", "{\"name\": \"acme\"}");
+	post("virtual-services", "{\"name\": \"www\", \"customer\": 1, "
+	     "\"address\": \"203.0.113.10\", \"protocol\": \"tcp\", \"port\": 80, "
+	     "\"algorithm\": \"wrr\", \"persistence_s\": 30, \"health\": \"http\", "
+	     "\"health_path\": \"/health\", \"client_domains\": [\"192.0.2.0/24\"], "
+	     "\"backends\": [{\"address\": \"10.2.0.1\", \"port\": 8080, \"weight\": 3}]}");
+	post("nat-pools", "{\"name\": \"outside\", \"prefix\": \"203.0.113.128/25\"}");
+	cr_assert_eq(prov_render_document(&m, version(), PROV_TARGET_SVC_MGR, &text, &len, &e), 0,
+		     "%s", e.message);
+	cr_assert_str_eq(text,
+	  "{\"services\":[{\"name\":\"www\",\"type\":\"lb\",\"protocol\":\"tcp\","
+	  "\"address\":\"203.0.113.10\",\"port\":80,\"algorithm\":\"wrr\","
+	  "\"persistence\":\"30s\",\"clients\":[\"192.0.2.0/24\"],"
+	  "\"health\":{\"type\":\"http\",\"interval\":\"2000ms\",\"timeout\":\"1000ms\","
+	  "\"path\":\"/health\"},"
+	  "\"backends\":[{\"address\":\"10.2.0.1\",\"port\":8080,\"weight\":3}]},"
+	  "{\"name\":\"outside\",\"type\":\"nat\",\"protocol\":\"any\","
+	  "\"clients\":[\"0.0.0.0/0\"],\"pool\":[\"203.0.113.128/25\"],"
+	  "\"port-min\":1024,\"port-max\":65535}]}");
+	cr_assert_eq(len, strlen(text));
+	free(text);
 	close_model();
 }
 
