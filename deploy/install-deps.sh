@@ -15,7 +15,7 @@ packages=(
 	# unit tests, sanitizers, fuzzing (clang's libFuzzer runtime)
 	libcriterion-dev clang libclang-rt-14-dev
 	# packet fixtures and integration tests (Debian's python3, not a pyenv one)
-	python3 python3-scapy python3-pytest python3-prometheus-client
+	python3 python3-scapy python3-pytest python3-prometheus-client python3-zmq
 	# the namespace lab
 	iproute2 iputils-ping nftables nginx-light curl iperf3 procps
 	runit # the portable supervised set-up (deploy/runit)

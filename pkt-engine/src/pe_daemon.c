@@ -95,6 +95,9 @@ static void on_stats(struct ev_loop *loop, void *arg, int what)
 	atomic_store_explicit(&d->stats->updated_ms, pe_real_ms(), memory_order_relaxed);
 }
 
+/* the kind is registered with the others in shm/seg.h */
+static_assert(SEQ_STATS_KIND == SHM_KIND_SEQ_STATS, "shm kinds are registered once");
+
 /*
  * loom.<instance>.stats: the workers' lanes and the devices' health, live
  * for loomctl. A previous run's counters are cleared: they counted slots of

@@ -213,7 +213,7 @@ static_assert(sizeof(struct seq_stat) == 56, "seq_stat is a shm layout");
  * and port); device i its devices[i]. Counter names are in the header, so a
  * reader needs no list of its own. Geometry word 0: the number of lanes.
  */
-#define SEQ_STATS_KIND    0x53455153u /* "SEQS": the segment kind */
+#define SEQ_STATS_KIND    0x53455153u /* "SEQS": SHM_KIND_SEQ_STATS in shm/seg.h */
 #define SEQ_STATS_VERSION 1u
 #define SEQ_STATS_MAGIC   0x31535441545351ULL /* "QSTATS1" */
 #define SEQ_STATS_CTRS    32u

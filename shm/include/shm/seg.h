@@ -45,6 +45,9 @@
 enum shm_kind {
 	SHM_KIND_HASH = 1, /* fixed-entry hash table (table.h) */
 	SHM_KIND_SNAP = 2, /* published snapshots (snap.h) */
+	/* a daemon's own raw layout, named by a four-character code in ASCII
+	 * so a reader that meets another's refuses it by name */
+	SHM_KIND_SEQ_STATS = 0x53455153, /* "SEQS": loom-pkt-engine's statistics */
 };
 
 enum shm_region_flags {
