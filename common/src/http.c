@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,38 +44,56 @@ const char *http_header(const struct http_request *q, const char *name)
 	return MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, name);
 }
 
+void http_reply_header(struct http_reply *r, const char *name, const char *value)
+{
+	for (unsigned i = 0; i < HTTP_MAX_HEADERS; i++)
+		if (!r->headers[i][0]) {
+			r->headers[i][0] = name;
+			r->headers[i][1] = value;
+			return;
+		}
+}
+
 static enum MHD_Result send_reply(struct MHD_Connection *c, struct http_reply *r)
 {
 	static char empty[1];
 	struct MHD_Response *resp;
 	enum MHD_Result ok;
 
-	resp = MHD_create_response_from_buffer(r->body ? r->body_len : 0, r->body ? r->body : empty,
-					       r->body ? MHD_RESPMEM_MUST_FREE
-						       : MHD_RESPMEM_PERSISTENT);
+	if (r->body)
+		resp = MHD_create_response_from_buffer(r->body_len, r->body, MHD_RESPMEM_MUST_FREE);
+	else /* PERSISTENT memory is only read, whatever the argument's type */
+		resp = MHD_create_response_from_buffer(r->static_body ? r->body_len : 0,
+						       r->static_body ? (void *)(uintptr_t)r->static_body
+								      : empty,
+						       MHD_RESPMEM_PERSISTENT);
 	if (!resp) {
 		free(r->body);
 		return MHD_NO;
 	}
 	if (r->content_type)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-	for (unsigned i = 0; i < 4 && r->headers[i][0]; i++)
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+				r->cache_control ? r->cache_control : "no-store");
+	for (unsigned i = 0; i < HTTP_MAX_HEADERS && r->headers[i][0]; i++)
 		MHD_add_response_header(resp, r->headers[i][0], r->headers[i][1]);
 	ok = MHD_queue_response(c, r->status ? r->status : 500, resp);
 	MHD_destroy_response(resp);
 	return ok;
 }
 
-static enum MHD_Result too_large(struct http_srv *s, struct MHD_Connection *c)
+/* Call the handler (the body too large, or gathered whole) and answer. */
+static enum MHD_Result handle(struct http_srv *s, struct MHD_Connection *c, const char *method,
+			      const char *url, const struct request *q)
 {
-	struct http_reply r = { .status = 413, .content_type = "text/plain" };
-	int n = asprintf(&r.body, "request body larger than %zu bytes\n", s->limit);
+	struct http_request req = { .method = method, .url = url, .conn = c,
+				    .too_large = q->too_large,
+				    .body = q->too_large ? NULL : q->buf,
+				    .body_len = q->too_large ? 0 : q->len };
+	struct http_reply r;
 
-	if (n < 0)
-		r.body = NULL;
-	else
-		r.body_len = (size_t)n;
+	memset(&r, 0, sizeof(r));
+	s->fn(s->arg, &req, &r);
 	return send_reply(c, &r);
 }
 
@@ -93,8 +112,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			return MHD_NO;
 		*con_cls = q;
 		/* refuse before reading a body we already know is too big */
-		if (cl && strtoull(cl, NULL, 10) > s->limit)
-			return too_large(s, c);
+		if (cl && strtoull(cl, NULL, 10) > s->limit) {
+			q->too_large = true;
+			return handle(s, c, method, url, q);
+		}
 		return MHD_YES;
 	}
 	if (*data_size) {
@@ -114,14 +135,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		*data_size = 0;
 		return MHD_YES;
 	}
-	if (q->too_large)
-		return too_large(s, c);
-	struct http_request req = { .method = method, .url = url, .body = q->buf,
-				    .body_len = q->len, .conn = c };
-	struct http_reply r;
-	memset(&r, 0, sizeof(r));
-	s->fn(s->arg, &req, &r);
-	return send_reply(c, &r);
+	return handle(s, c, method, url, q);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,

@@ -117,22 +117,17 @@ void metrics_sample_f(struct metrics_out *o, const char *name, const char *k1, c
 	putf(o, " %.17g\n", value);
 }
 
-static void on_request(void *arg, const struct http_request *q, struct http_reply *r)
+void metrics_reply(const struct http_request *q, struct http_reply *r, metrics_fill_fn *fill,
+		   void *arg)
 {
-	struct metrics *m = arg;
 	struct metrics_out o = { 0 };
 
-	if (strcmp(q->url, "/metrics")) {
-		r->status = 404;
-		return;
-	}
 	if (strcmp(q->method, "GET") && strcmp(q->method, "HEAD")) {
 		r->status = 405;
-		r->headers[0][0] = "Allow";
-		r->headers[0][1] = "GET, HEAD";
+		http_reply_header(r, "Allow", "GET, HEAD");
 		return;
 	}
-	m->fill(m->arg, &o);
+	fill(arg, &o);
 	if (o.failed) {
 		free(o.buf);
 		r->status = 503;
@@ -142,6 +137,17 @@ static void on_request(void *arg, const struct http_request *q, struct http_repl
 	r->content_type = "text/plain; version=0.0.4; charset=utf-8";
 	r->body = o.buf;
 	r->body_len = o.len;
+}
+
+static void on_request(void *arg, const struct http_request *q, struct http_reply *r)
+{
+	struct metrics *m = arg;
+
+	if (strcmp(q->url, "/metrics")) {
+		r->status = 404;
+		return;
+	}
+	metrics_reply(q, r, m->fill, m->arg);
 }
 
 int metrics_open(struct ev_loop *loop, const char *listen, metrics_fill_fn *fill, void *arg,

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/ev.h"
+#include "common/daemon.h"
 #include "common/log.h"
 #include "common/priv.h"
 #include "prov_auth.h"
@@ -112,6 +113,7 @@ int prov_daemon_run(const struct prov_config *cfg, const char *path)
 	api.changed_arg = chan;
 	prov_version_current(&model, &version, &e);
 	log_notice("ready: database %s at version %" PRId64, cfg->database, version);
+	loom_daemon_ready(); /* a supervisor waiting for READY=1 may go on */
 	r = ev_run(loop);
 out:
 	sodium_memzero(password, sizeof(password));

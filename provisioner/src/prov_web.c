@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "common/compiler.h"
+#include "common/http.h"
 #include "prov_web.h"
 #include "prov_web_files.h" /* generated: static const struct prov_web_file web_files[] */
 
@@ -25,53 +26,41 @@ const struct prov_web_file *prov_web_lookup(const char *path)
 }
 
 /*
- * Queue text (a plain-text error) or else f: its bytes, or none for a 304,
- * which carries the ETag alone.
+ * Answer with text (a plain-text error) or else f: its bytes, or none for a
+ * 304, which carries the ETag alone. Both live as long as the program.
  */
-static enum MHD_Result queue(struct MHD_Connection *c, unsigned status,
-			     const struct prov_web_file *f, const char *text)
+static void answer(struct http_reply *r, unsigned status, const struct prov_web_file *f,
+		   const char *text)
 {
-	const void *data = text ? (const void *)text : f->data;
-	size_t len = text ? strlen(text) : status == MHD_HTTP_NOT_MODIFIED ? 0 : f->len;
-	struct MHD_Response *resp;
-	enum MHD_Result ok;
-
-	/*
-	 * Both live as long as the program: nothing to copy or free. The
-	 * buffer argument is not const, but PERSISTENT memory is only read.
-	 */
-	resp = MHD_create_response_from_buffer(len, (void *)(uintptr_t)data,
-					       MHD_RESPMEM_PERSISTENT);
-	if (!resp)
-		return MHD_NO;
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-				text ? "text/plain; charset=utf-8" : f->type);
+	r->status = status;
+	r->static_body = text ? (const void *)text : f->data;
+	r->body_len = text ? strlen(text) : status == 304 ? 0 : f->len;
+	r->content_type = text ? "text/plain; charset=utf-8" : f->type;
 	if (!text) {
 		/* revalidate every time: a new daemon may serve a new UI at the same path */
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, f->etag);
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+		http_reply_header(r, "ETag", f->etag);
+		r->cache_control = "no-cache";
 	}
-	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
-	MHD_add_response_header(resp, "Content-Security-Policy", CSP);
-	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
-	ok = MHD_queue_response(c, status, resp);
-	MHD_destroy_response(resp);
-	return ok;
+	if (status == 405)
+		http_reply_header(r, "Allow", "GET, HEAD");
+	http_reply_header(r, "Content-Security-Policy", CSP);
+	http_reply_header(r, "X-Content-Type-Options", "nosniff");
+	http_reply_header(r, "Referrer-Policy", "no-referrer");
 }
 
-enum MHD_Result prov_web_serve(struct MHD_Connection *c, const char *method, const char *url)
+void prov_web_serve(const struct http_request *q, struct http_reply *r)
 {
-	const struct prov_web_file *f = prov_web_lookup(url);
+	const struct prov_web_file *f = prov_web_lookup(q->url);
 	const char *inm;
 
-	if (!f)
-		return queue(c, MHD_HTTP_NOT_FOUND, NULL, "not found; the API is under /api/v1/\n");
-	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
-		return queue(c, MHD_HTTP_METHOD_NOT_ALLOWED, NULL, "only GET and HEAD\n");
-	inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
-	if (inm && strstr(inm, f->etag))
-		return queue(c, MHD_HTTP_NOT_MODIFIED, f, NULL);
-	return queue(c, MHD_HTTP_OK, f, NULL);
+	if (!f) {
+		answer(r, 404, NULL, "not found; the API is under /api/v1/\n");
+		return;
+	}
+	if (strcmp(q->method, "GET") && strcmp(q->method, "HEAD")) {
+		answer(r, 405, NULL, "only GET and HEAD\n");
+		return;
+	}
+	inm = http_header(q, "If-None-Match");
+	answer(r, inm && strstr(inm, f->etag) ? 304 : 200, f, NULL);
 }

@@ -10,7 +10,6 @@
 #ifndef LOOM_PROV_WEB_H
 #define LOOM_PROV_WEB_H
 
-#include <microhttpd.h>
 #include <stddef.h>
 
 struct prov_web_file {
@@ -33,6 +32,10 @@ const struct prov_web_file *prov_web_lookup(const char *path);
  * If-None-Match names its ETag), 404 or 405. Call from libmicrohttpd's
  * request callback once the body (ignored) has been read.
  */
-enum MHD_Result prov_web_serve(struct MHD_Connection *c, const char *method, const char *url);
+struct http_request;
+struct http_reply;
+
+/* Answer a request outside /api/ from the embedded files (common/http.h). */
+void prov_web_serve(const struct http_request *q, struct http_reply *r);
 
 #endif

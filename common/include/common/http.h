@@ -10,12 +10,13 @@
  * a handler may read the daemon's state without a lock. The price: a slow
  * handler stalls the loop; keep them short.
  *
- * Bodies are gathered up to a limit (larger: 413 without calling the
- * handler); connections are limited and time out.
+ * Bodies are gathered up to a limit (larger: the handler is told, with no
+ * body, and answers 413 its own way); connections are limited and time out.
  */
 #ifndef LOOM_COMMON_HTTP_H
 #define LOOM_COMMON_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,19 +28,28 @@ struct http_request {
 	const char *url;         /* the path, percent-decoded by libmicrohttpd */
 	const char *body;        /* NULL when empty; not NUL-terminated */
 	size_t body_len;
+	bool too_large;          /* the body was over the limit (and is not here) */
 	void *conn;              /* for http_header() */
 };
 
 /* A request header's value, NULL if absent (valid during the handler). */
 const char *http_header(const struct http_request *q, const char *name);
 
+#define HTTP_MAX_HEADERS 8
+
 struct http_reply {
 	unsigned status;
 	const char *content_type; /* NULL: none (an empty body) */
 	char *body;               /* malloc'd, taken over by the server; may be NULL */
-	size_t body_len;
-	const char *headers[4][2]; /* extra headers, {name, value}; name NULL ends */
+	const void *static_body;  /* or: bytes that live as long as the program */
+	size_t body_len;          /* of whichever is set */
+	const char *cache_control; /* NULL: "no-store" */
+	const char *headers[HTTP_MAX_HEADERS][2]; /* {name, value}; name NULL ends */
 };
+
+/* Add a header to r (ignored past HTTP_MAX_HEADERS). Both strings must
+ * outlive the handler's return (literals, or the server's own). */
+void http_reply_header(struct http_reply *r, const char *name, const char *value);
 
 /* Fill *r (zeroed before the call). Control thread. */
 typedef void http_handler_fn(void *arg, const struct http_request *q, struct http_reply *r);

@@ -49,4 +49,11 @@ void metrics_close(struct metrics *m);
 /* The port bound (for tests that ask for port 0). */
 uint16_t metrics_port(const struct metrics *m);
 
+/* For a daemon that serves HTTP already (the provisioner): answer q, a
+ * request for /metrics, on that server (GET/HEAD, else 405). */
+struct http_request;
+struct http_reply;
+void metrics_reply(const struct http_request *q, struct http_reply *r, metrics_fill_fn *fill,
+		   void *arg);
+
 #endif
