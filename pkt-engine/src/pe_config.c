@@ -410,6 +410,7 @@ static const struct cfg_field config_rows[] = {
 	{ .key = "pcap-real-time", .type = CFG_BOOL, CFG_AT(struct pe_config, pcap_real_time),
 	  .def = "false" },
 	{ .key = "user", .type = CFG_STRING, CFG_AT(struct pe_config, user), .def = "" },
+	{ .key = "metrics", .type = CFG_STRING, CFG_AT(struct pe_config, metrics), .def = "" },
 	{ .key = "stats-file", .type = CFG_STRING, CFG_AT(struct pe_config, stats_file),
 	  .def = "" },
 	{ .key = "exit-on-eof", .type = CFG_BOOL, CFG_AT(struct pe_config, exit_on_eof),

@@ -125,6 +125,7 @@ struct pe_config {
 	bool pcap_real_time;        /* pcap: honour the capture's gaps (tests of reloads) */
 	char user[32];
 	char stats_file[PE_PATH_MAX];
+	char metrics[64];            /* Prometheus endpoint, "host:port" ("": none) */
 	bool exit_on_eof;
 	uint32_t probe_interval_ms; /* 0: no probes */
 	uint32_t probe_fail;        /* unanswered in a row: down */

@@ -20,6 +20,8 @@
 
 #include "common/ev.h"
 #include "common/key.h"
+#include "common/metrics.h"
+#include "common/daemon.h"
 #include "common/log.h"
 #include "common/priv.h"
 #include "common/workers.h"
@@ -50,6 +52,7 @@ struct pe_daemon {
 	struct shm_seg *stats_seg;   /* loom.<instance>.stats */
 	struct seq_stats_hdr *stats; /* its header */
 	struct ev_handle *stats_h;
+	struct metrics *metrics;
 };
 
 static void log_build_err(void *arg, const char *where, const char *msg)
@@ -398,6 +401,65 @@ static void write_stats(struct pe_daemon *d)
 	fclose(f);
 }
 
+/* ---- metrics (docs/pkt-engine.md "Metrics"): the stats segment, summed ---- */
+
+/* A lane field, at byte offset off in struct seq_lane, summed over the lanes. */
+static uint64_t lanes_sum(const struct pe_daemon *d, size_t off)
+{
+	uint64_t sum = 0;
+
+	for (uint32_t l = 0; l < d->stats->nlanes && l < SEQ_STATS_LANES; l++) {
+		const _Atomic uint64_t *p =
+			(const _Atomic uint64_t *)((const uint8_t *)seq_stats_lane(d->stats, l) + off);
+		sum += atomic_load_explicit(p, memory_order_relaxed);
+	}
+	return sum;
+}
+
+#define LANE_CTR(c) (offsetof(struct seq_lane, ctr) + (size_t)(c) * sizeof(uint64_t))
+#define LANE_PKTS(field, i) \
+	(offsetof(struct seq_lane, field) + (size_t)(i) * sizeof(struct seq_counter) + \
+	 offsetof(struct seq_counter, packets))
+
+static void fill_metrics(void *arg, struct metrics_out *o)
+{
+	const struct pe_daemon *d = arg;
+	struct seq_view v;
+
+	if (!d->stats)
+		return;
+	metrics_family(o, "loom_engine_events_total", METRICS_COUNTER,
+		       "The data plane's counters, summed over the workers.");
+	for (uint32_t c = 0; c < d->stats->nctr && c < SEQ_STATS_CTRS; c++) {
+		char name[SEQ_CTR_NAME_LEN + 1];
+		memcpy(name, d->stats->ctr_name[c], SEQ_CTR_NAME_LEN);
+		name[SEQ_CTR_NAME_LEN] = '\0';
+		metrics_sample(o, "loom_engine_events_total", "event", name, NULL, NULL, NULL, NULL,
+			       lanes_sum(d, LANE_CTR(c)));
+	}
+	if (!d->published || seq_view_init(&v, d->published, d->published_len) < 0)
+		return;
+	metrics_family(o, "loom_engine_device_up", METRICS_GAUGE,
+		       "0 while the device is down (failed probes, or configured so).");
+	for (uint32_t i = 0; i < v.n_devices && i < SEQ_STATS_DEVICES; i++)
+		metrics_sample(o, "loom_engine_device_up", "device", v.devices[i].name, NULL, NULL,
+			       NULL, NULL,
+			       !(atomic_load(&d->stats->health[i].flags) & SEQ_H_DOWN));
+	metrics_family(o, "loom_engine_device_packets_total", METRICS_COUNTER,
+		       "Packets sent to or received from the device.");
+	for (uint32_t i = 0; i < v.n_devices && i < SEQ_STATS_DEVICES; i++)
+		metrics_sample(o, "loom_engine_device_packets_total", "device", v.devices[i].name,
+			       NULL, NULL, NULL, NULL, lanes_sum(d, LANE_PKTS(device, i)));
+	metrics_family(o, "loom_engine_service_packets_total", METRICS_COUNTER,
+		       "Packets of a service port, both directions.");
+	for (uint32_t i = 0; i < v.n_stats && i < SEQ_STATS_SLOTS; i++) {
+		char port[8];
+		snprintf(port, sizeof(port), "%u", v.stats[i].port);
+		metrics_sample(o, "loom_engine_service_packets_total", "service", v.stats[i].service,
+			       "port", port, NULL, NULL, lanes_sum(d, LANE_PKTS(slot, i)));
+	}
+}
+
 static void teardown(struct pe_daemon *d)
 {
 	if (d->threads_started)
@@ -411,6 +473,7 @@ static void teardown(struct pe_daemon *d)
 	ev_cancel(&d->reclaim);
 	ev_cancel(&d->eof_h);
 	ev_cancel(&d->stats_h);
+	metrics_close(d->metrics);
 	pe_ha_close(d->ha);
 	pe_watch_close(d->watch);
 	shm_seg_close(d->stats_seg);
@@ -484,9 +547,15 @@ int pe_daemon_run(const struct pe_config *cfg, const char *path)
 		goto out;
 	}
 	d.threads_started = true;
+	if (cfg->metrics[0] &&
+	    (r = metrics_open(d.loop, cfg->metrics, fill_metrics, &d, &d.metrics)) < 0) {
+		log_errno(r, "serving metrics on %s", cfg->metrics);
+		goto out;
+	}
 	log_notice("running: instance %s, %u worker%s on %u interface%s", cfg->instance,
 		   d.nworkers, d.nworkers == 1 ? "" : "s", cfg->defs.n_interfaces,
 		   cfg->defs.n_interfaces == 1 ? "" : "s");
+	loom_daemon_ready(); /* a supervisor waiting for READY=1 may go on */
 	r = ev_run(d.loop);
 	log_notice("stopping");
 out:
