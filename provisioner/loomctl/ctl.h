@@ -174,6 +174,15 @@ struct ctl_svcs {
  * understand, other negative errnos from attaching.
  */
 int ctl_svcs_read(const char *instance, struct ctl_svcs *s);
+
+/*
+ * Copy the published snapshot `name` of instance (of that kind and layout
+ * version, at most max bytes) into *buf (malloc'd, 64-byte aligned; the
+ * caller validates and frees it). -ENODATA: nothing published yet,
+ * -EBADMSG: larger than max, else what opening the segment says.
+ */
+int ctl_snap_copy(const char *instance, const char *name, uint32_t kind, uint32_t version,
+		  size_t max, void **buf, size_t *len, uint64_t *generation);
 void ctl_svcs_free(struct ctl_svcs *s);
 /* Lookups in a copy; NULL if absent (or s is NULL). */
 const struct svcs_service *ctl_svcs_by_id(const struct ctl_svcs *s, uint32_t id);

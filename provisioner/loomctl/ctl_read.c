@@ -301,16 +301,17 @@ static bool make_printable(char *s, size_t size)
 	return changed;
 }
 
-int ctl_svcs_read(const char *instance, struct ctl_svcs *s)
+int ctl_snap_copy(const char *instance, const char *name, uint32_t kind, uint32_t version,
+		  size_t max, void **buf, size_t *len, uint64_t *generation)
 {
-	size_t max = svcs_size(SVCS_MAX_SERVICES, SVCS_MAX_BACKENDS), len = 0;
 	struct shm_snap *snap;
 	struct shm_rcu_reader rd;
 	bool copied = false, published = false;
 	int r;
 
-	memset(s, 0, sizeof(*s));
-	r = shm_snap_open_reader(instance, "services", SVCS_KIND, SVCS_VERSION, &snap);
+	*buf = NULL;
+	*len = 0;
+	r = shm_snap_open_reader(instance, name, kind, version, &snap);
 	if (r < 0)
 		return r;
 	r = shm_snap_reader_register(snap, &rd);
@@ -318,29 +319,48 @@ int ctl_svcs_read(const char *instance, struct ctl_svcs *s)
 		shm_snap_close(snap);
 		return r;
 	}
-	s->buf = malloc(max);
-	if (!s->buf) {
+	/* 64-byte aligned: a snapshot's sections are laid out for it */
+	if (!(*buf = aligned_alloc(64, (max + 63) & ~(size_t)63))) {
 		r = -ENOMEM;
 		goto out;
 	}
 	shm_rcu_read_lock(&rd);
-	const void *p = shm_snap_current(snap, &len, &s->generation);
+	const void *p = shm_snap_current(snap, len, generation);
 	/* copy once, validate the copy (see ctl_aff_snapshot) */
 	if (p) {
 		published = true;
-		if (len <= max) {
-			memcpy(s->buf, p, len);
+		if (*len <= max) {
+			memcpy(*buf, p, *len);
 			copied = true;
 		}
 	}
 	shm_rcu_read_unlock(&rd);
+	r = !published ? -ENODATA : !copied ? -EBADMSG : 0;
+out:
+	shm_rcu_unregister(&rd);
+	shm_snap_close(snap);
+	if (r < 0) {
+		free(*buf);
+		*buf = NULL;
+	}
+	return r;
+}
 
-	if (!published)
-		r = -ENODATA;
-	else if (!copied || svcs_view(s->buf, len, &s->v) < 0)
-		r = -EBADMSG;
+int ctl_svcs_read(const char *instance, struct ctl_svcs *s)
+{
+	size_t len;
+	int r;
+
+	memset(s, 0, sizeof(*s));
+	r = ctl_snap_copy(instance, "services", SVCS_KIND, SVCS_VERSION,
+			  svcs_size(SVCS_MAX_SERVICES, SVCS_MAX_BACKENDS), &s->buf, &len,
+			  &s->generation);
 	if (r < 0)
-		goto out;
+		return r;
+	if (svcs_view(s->buf, len, &s->v) < 0) {
+		ctl_svcs_free(s);
+		return -EBADMSG;
+	}
 	/* the view's pointers are const for readers of shared memory; this is
 	 * our own copy, fixed up once before anyone formats it */
 	struct svcs_service *svc = (struct svcs_service *)((uint8_t *)s->buf + sizeof(struct svcs_hdr));
@@ -349,12 +369,7 @@ int ctl_svcs_read(const char *instance, struct ctl_svcs *s)
 		s->fixed += make_printable(svc[i].name, sizeof(svc[i].name));
 	for (uint32_t i = 0; i < s->v.hdr->nbackend; i++)
 		s->fixed += make_printable(be[i].last_error, sizeof(be[i].last_error));
-out:
-	shm_rcu_unregister(&rd);
-	shm_snap_close(snap);
-	if (r < 0)
-		ctl_svcs_free(s);
-	return r;
+	return 0;
 }
 
 void ctl_svcs_free(struct ctl_svcs *s)

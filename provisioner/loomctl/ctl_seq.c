@@ -104,41 +104,13 @@ static bool read_stats(const char *instance, struct seq_copy_all *s)
 /* Copy the sequence snapshot in one read-side section, then validate the copy. */
 static int read_table(const char *instance, struct seq_copy_all *s)
 {
-	struct shm_snap *snap;
-	struct shm_rcu_reader rd;
-	size_t len = 0;
-	bool published = false, copied = false;
-	int r = shm_snap_open_reader(instance, "sequence", SEQ_SNAP_KIND, SEQ_SNAP_VERSION, &snap);
+	size_t len;
+	int r = ctl_snap_copy(instance, "sequence", SEQ_SNAP_KIND, SEQ_SNAP_VERSION, SEQ_COPY_MAX,
+			      &s->buf, &len, &s->generation);
 
 	if (r < 0)
 		return r;
-	if ((r = shm_snap_reader_register(snap, &rd)) < 0) {
-		shm_snap_close(snap);
-		return r;
-	}
-	s->buf = aligned_alloc(64, SEQ_COPY_MAX);
-	if (!s->buf) {
-		r = -ENOMEM;
-		goto out;
-	}
-	shm_rcu_read_lock(&rd);
-	const void *p = shm_snap_current(snap, &len, &s->generation);
-	if (p) {
-		published = true;
-		if (len <= SEQ_COPY_MAX) {
-			memcpy(s->buf, p, len);
-			copied = true;
-		}
-	}
-	shm_rcu_read_unlock(&rd);
-	if (!published)
-		r = -ENODATA;
-	else if (!copied || seq_view_init(&s->v, s->buf, len) < 0)
-		r = -EBADMSG;
-out:
-	shm_rcu_unregister(&rd);
-	shm_snap_close(snap);
-	return r;
+	return seq_view_init(&s->v, s->buf, len) < 0 ? -EBADMSG : 0;
 }
 
 static void seq_free(struct seq_copy_all *s)
