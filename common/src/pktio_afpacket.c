@@ -36,6 +36,8 @@
 #include <net/ethernet.h>
 #include <net/if.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -135,8 +137,8 @@ static void afp_sock_close(struct afp_sock *s)
 	s->fd = -1;
 }
 
-static int afp_sock_open(struct afp_sock *s, const struct pktio_cfg *cfg, unsigned port,
-			 int ifindex, uint32_t frame_size)
+static int afp_sock_open(struct afp_sock *s, const struct pktio_cfg *cfg, int ifindex,
+			 uint32_t frame_size)
 {
 	/* Drop everything until the socket is in its fanout group: a bound
 	 * socket outside the group would get a copy of every packet. */
@@ -148,8 +150,6 @@ static int afp_sock_open(struct afp_sock *s, const struct pktio_cfg *cfg, unsign
 		.sll_protocol = htons(ETH_P_ALL),
 		.sll_ifindex = ifindex,
 	};
-	unsigned fanout_flags = PACKET_FANOUT_HASH |
-				(cfg->fanout_defrag ? PACKET_FANOUT_FLAG_DEFRAG : 0);
 	int fd, rc;
 
 	/* Protocol 0: nothing is received before bind(). */
@@ -185,16 +185,46 @@ static int afp_sock_open(struct afp_sock *s, const struct pktio_cfg *cfg, unsign
 
 	if (bind(fd, (struct sockaddr *)&sll, sizeof(sll)) < 0)
 		return -errno;
+	return 0;
+}
+
+/*
+ * Join the fanout group: from here on the kernel hands this socket its
+ * share of the packets. Done for every socket only once all of them exist,
+ * since a ring that is in the group must be served at once: a process
+ * joining a running group (an upgrade restart) would otherwise leave the
+ * first socket's share waiting while it populates the other rings.
+ */
+static int afp_sock_join(struct afp_sock *s, const struct pktio_cfg *cfg, unsigned port)
+{
+	unsigned fanout_flags = PACKET_FANOUT_HASH |
+				(cfg->fanout_defrag ? PACKET_FANOUT_FLAG_DEFRAG : 0);
+	int rc;
+
 	/* The kernel joins an existing group (same id in this netns) only if
 	 * type, flags, protocol and device match; else EINVAL. The device
 	 * must be up (the socket must be "running"). */
-	if ((rc = setopt_int(fd, SOL_PACKET, PACKET_FANOUT,
+	if ((rc = setopt_int(s->fd, SOL_PACKET, PACKET_FANOUT,
 			     (int)((cfg->fanout_id + port) | (fanout_flags << 16)))) < 0)
 		return rc;
 	/* The kernel wants an int-sized value here even though it is unused. */
-	return setopt_int(fd, SOL_SOCKET, SO_DETACH_FILTER, 0);
+	return setopt_int(s->fd, SOL_SOCKET, SO_DETACH_FILTER, 0);
 }
 
+static void *afp_sock_close_thread(void *arg)
+{
+	afp_sock_close(arg);
+	return NULL;
+}
+
+/*
+ * A socket leaves its fanout group when it is released, and each release
+ * then waits for an RCU grace period (synchronize_net()). Closed one after
+ * the other, the sockets not yet closed would go on receiving, for tens of
+ * milliseconds, packets nobody reads any more, while a successor in the
+ * group (an upgrade restart) could have had them: so close them all at
+ * once, one thread each (inline when no thread can be had).
+ */
 static void afp_close(struct pktio *io)
 {
 	struct afp_be *be = io->priv;
@@ -202,9 +232,23 @@ static void afp_close(struct pktio *io)
 	if (!be)
 		return;
 	if (be->qs) {
+		unsigned n = io->n_queues * io->n_ports, i = 0;
+		pthread_t *th = calloc(n, sizeof(*th));
+		bool *started = calloc(n, sizeof(*started));
+
 		for (unsigned q = 0; q < io->n_queues; q++)
-			for (unsigned p = 0; p < io->n_ports; p++)
-				afp_sock_close(&be->qs[q].s[p]);
+			for (unsigned p = 0; p < io->n_ports; p++, i++)
+				if (!th || !started ||
+				    pthread_create(&th[i], NULL, afp_sock_close_thread,
+						   &be->qs[q].s[p]) != 0)
+					afp_sock_close(&be->qs[q].s[p]);
+				else
+					started[i] = true;
+		for (i = 0; th && started && i < n; i++)
+			if (started[i])
+				pthread_join(th[i], NULL);
+		free(th);
+		free(started);
 		free(be->qs);
 	}
 	free(be);
@@ -247,11 +291,14 @@ static int afp_open(struct pktio *io, const struct pktio_cfg *cfg)
 	 * join queue by queue. */
 	for (unsigned q = 0; q < cfg->n_queues && rc == 0; q++) {
 		for (unsigned p = 0; p < cfg->n_ports && rc == 0; p++) {
-			rc = afp_sock_open(&be->qs[q].s[p], cfg, p, ifindex[p], frame_size);
+			rc = afp_sock_open(&be->qs[q].s[p], cfg, ifindex[p], frame_size);
 			be->qs[q].pfd[p] = (struct pollfd){ .fd = be->qs[q].s[p].fd,
 							    .events = POLLIN };
 		}
 	}
+	for (unsigned q = 0; q < cfg->n_queues && rc == 0; q++)
+		for (unsigned p = 0; p < cfg->n_ports && rc == 0; p++)
+			rc = afp_sock_join(&be->qs[q].s[p], cfg, p);
 	if (rc < 0) {
 		afp_close(io);
 		return rc;

@@ -18,6 +18,12 @@
 #define EVICT_BATCH 64
 
 static const char *const upd_names[] = { FWD_UPD_LIST(LOOM_XSTR) };
+static const char *const copy_names[] = { FWD_COPY_LIST(LOOM_XSTR) };
+
+const char *fwd_copy_str(enum fwd_copy c)
+{
+	return (unsigned)c < FWD_COPY__COUNT ? copy_names[c] : "?";
+}
 
 const char *fwd_upd_str(enum fwd_upd u)
 {
@@ -31,6 +37,8 @@ struct fwd_aff {
 	uint64_t caps;
 	fwd_aff_report_fn *report;       /* byte thresholds reached */
 	void *report_arg;
+	fwd_aff_changed_fn *changed;     /* replication of what managers change */
+	void *changed_arg;
 	bool has_direct_via;             /* host mode with a direct return path */
 	uint8_t direct_via[16];
 	struct aff_wild wild[AFF_MAX_WILDCARDS];
@@ -325,9 +333,13 @@ static enum fwd_upd apply_fixed(struct fwd_aff *a, uint16_t owner, const struct 
 		return FWD_UPD_BAD;
 	const struct msg_fixed *mf = &s->u.fixed;
 
-	if (mf->ttl == 0)
-		return shm_table_delete(a->fixed, &mf->key) == 0 ? FWD_UPD_DELETED
-								  : FWD_UPD_NOT_FOUND;
+	if (mf->ttl == 0) {
+		if (shm_table_delete(a->fixed, &mf->key) < 0)
+			return FWD_UPD_NOT_FOUND;
+		if (a->changed)
+			a->changed(a->changed_arg, &mf->key, NULL, now_ms);
+		return FWD_UPD_DELETED;
+	}
 	/* seed 001: a fixed affinity with no wildcard of its manager behind it
 	 * is ignored and discarded */
 	if (!backed(a, owner, &mf->key, now_ms))
@@ -351,7 +363,104 @@ static enum fwd_upd apply_fixed(struct fwd_aff *a, uint16_t owner, const struct 
 	r = shm_table_upsert(a->fixed, &mf->key, &v);
 	if (r == -ENOSPC && evict_lru(a) > 0)
 		r = shm_table_upsert(a->fixed, &mf->key, &v);
-	return r < 0 ? FWD_UPD_TABLE_FULL : FWD_UPD_APPLIED;
+	if (r < 0)
+		return FWD_UPD_TABLE_FULL;
+	if (a->changed)
+		a->changed(a->changed_arg, &mf->key, &v, now_ms);
+	return FWD_UPD_APPLIED;
+}
+
+/* ---- copies from replication peers --------------------------------------------- */
+
+enum fwd_copy fwd_aff_put_copy(struct fwd_aff *a, const struct flow_key *key,
+			       const struct aff_fixed *v, uint64_t now_ms)
+{
+	enum fwd_copy c = FWD_COPY_APPLIED;
+
+	if (v->expires_ms <= now_ms) {
+		c = FWD_COPY_EXPIRED;
+	} else if (!backed(a, v->owner, key, now_ms)) {
+		/* the same rule as for the manager's own update (seed 001) */
+		c = FWD_COPY_NO_WILDCARD;
+	} else {
+		int r = shm_table_upsert(a->fixed, key, v);
+		if (r == -ENOSPC && evict_lru(a) > 0)
+			r = shm_table_upsert(a->fixed, key, v);
+		if (r < 0)
+			c = FWD_COPY_TABLE_FULL;
+	}
+	a->st.copy[c]++;
+	return c;
+}
+
+void fwd_aff_delete_copy(struct fwd_aff *a, const struct flow_key *key, uint16_t origin)
+{
+	const struct shm_entry *e = shm_table_lookup(a->fixed, key);
+	struct aff_fixed v;
+
+	/* the writer reads its own table without a section */
+	if (e && shm_entry_read(a->fixed, e, NULL, &v) == 0 && v.origin == origin &&
+	    shm_table_delete(a->fixed, key) == 0)
+		a->st.copy[FWD_COPY_DELETED]++;
+}
+
+struct group_ctx {
+	struct shm_table *t;
+	struct fwd_aff_item *out;
+	unsigned n;
+};
+
+static int group_cb(const struct shm_entry *e, uint32_t idx, void *arg)
+{
+	struct group_ctx *x = arg;
+
+	(void)idx;
+	if (x->n < FWD_AFF_GROUP &&
+	    shm_entry_read(x->t, e, &x->out[x->n].key, &x->out[x->n].v) == 0)
+		x->n++;
+	return 0;
+}
+
+unsigned fwd_aff_read_group(struct fwd_aff *a, uint32_t *pos, struct fwd_aff_item *out)
+{
+	struct group_ctx x = { .t = a->fixed, .out = out };
+	struct shm_rcu_reader rd;
+
+	if (*pos == UINT32_MAX || shm_table_reader_register(a->fixed, &rd) < 0)
+		return 0;
+	shm_rcu_read_lock(&rd);
+	/* the walk stops on a bucket boundary once it has seen max entries,
+	 * and a bucket holds at most 7: max + 6 fit */
+	*pos = shm_table_walk(a->fixed, *pos, FWD_AFF_GROUP - 6, group_cb, &x);
+	shm_rcu_read_unlock(&rd);
+	shm_table_reader_unregister(&rd);
+	return x.n;
+}
+
+uint64_t fwd_aff_purge_copies(struct fwd_aff *a, uint16_t origin)
+{
+	struct fwd_aff_item *it = malloc(FWD_AFF_GROUP * sizeof(*it));
+	uint32_t pos = 0;
+	uint64_t n = 0;
+
+	if (!it)
+		return 0;
+	while (pos != UINT32_MAX) {
+		unsigned k = fwd_aff_read_group(a, &pos, it);
+		for (unsigned i = 0; i < k; i++)
+			if (it[i].v.origin && (!origin || it[i].v.origin == origin) &&
+			    shm_table_delete(a->fixed, &it[i].key) == 0)
+				n++;
+	}
+	free(it);
+	a->st.copy[FWD_COPY_PURGED] += n;
+	return n;
+}
+
+void fwd_aff_count_copy(struct fwd_aff *a, enum fwd_copy c)
+{
+	if ((unsigned)c < FWD_COPY__COUNT)
+		a->st.copy[c]++;
 }
 
 enum fwd_upd fwd_aff_apply(struct fwd_aff *a, uint16_t owner, const struct msg *m,
@@ -586,6 +695,8 @@ int fwd_aff_open(const struct fwd_aff_cfg *cfg, struct fwd_aff **out,
 	a->caps = cfg->caps;
 	a->report = cfg->report;
 	a->report_arg = cfg->report_arg;
+	a->changed = cfg->changed;
+	a->changed_arg = cfg->changed_arg;
 	if (cfg->direct_via) {
 		static const uint8_t zero[16];
 		memcpy(a->direct_via, cfg->direct_via, 16);

@@ -45,6 +45,29 @@ const char *fwd_upd_str(enum fwd_upd u);
  */
 typedef int fwd_aff_report_fn(void *arg, const struct flow_key *key, const struct aff_fixed *v);
 
+/*
+ * A manager changed a fixed affinity here (applied, refreshed, or deleted
+ * with TTL 0: v NULL), to be replicated to the peers. Copies a peer sent
+ * are never reported: what a peer applies is not replicated again.
+ */
+typedef void fwd_aff_changed_fn(void *arg, const struct flow_key *key, const struct aff_fixed *v,
+				uint64_t now_ms);
+
+/* What became of a copy a replication peer sent (counted per outcome). */
+#define FWD_COPY_LIST(X)                                                          \
+	X(FWD_COPY_APPLIED, "copies applied")                                     \
+	X(FWD_COPY_DELETED, "copies deleted")                                     \
+	X(FWD_COPY_PURGED, "copies purged (peer lost or resynchronized)")         \
+	X(FWD_COPY_BAD, "copies refused: malformed")                              \
+	X(FWD_COPY_NO_MANAGER, "copies refused: their manager is not ours")       \
+	X(FWD_COPY_NO_WILDCARD, "copies ignored: no wildcard of the same manager") \
+	X(FWD_COPY_EXPIRED, "copies ignored: expired on the way")                 \
+	X(FWD_COPY_TABLE_FULL, "copies dropped: table full")                      \
+	X(FWD_COPY__COUNT, "")
+
+enum fwd_copy { FWD_COPY_LIST(LOOM_XENUM) };
+const char *fwd_copy_str(enum fwd_copy c);
+
 struct fwd_aff_cfg {
 	const char *instance;
 	uint32_t capacity;       /* fixed affinities */
@@ -59,6 +82,8 @@ struct fwd_aff_cfg {
 	const uint8_t *direct_via;
 	fwd_aff_report_fn *report;
 	void *report_arg;
+	fwd_aff_changed_fn *changed;     /* NULL: no replication */
+	void *changed_arg;
 };
 
 struct fwd_aff_stats {
@@ -67,6 +92,7 @@ struct fwd_aff_stats {
 	uint64_t evicted;        /* idle fixed affinities evicted for room */
 	uint64_t reported;       /* byte thresholds reported */
 	uint64_t published;      /* wildcard snapshots published */
+	uint64_t copy[FWD_COPY__COUNT];
 	uint32_t nwild;
 	uint32_t nadv;
 	uint64_t nfixed;
@@ -102,6 +128,34 @@ int fwd_aff_publish(struct fwd_aff *a, uint64_t now_ms);
 
 /* Free deleted entries whose grace period has passed (call now and then). */
 void fwd_aff_reclaim(struct fwd_aff *a);
+
+/*
+ * Replication (fwd_repl.c). A copy v (owner already mapped to this agent's
+ * manager index, expires_ms to this host's clock, origin = peer index + 1)
+ * is stored as it is if a live wildcard of the same manager covers key;
+ * never reported to `changed`.
+ */
+enum fwd_copy fwd_aff_put_copy(struct fwd_aff *a, const struct flow_key *key,
+			       const struct aff_fixed *v, uint64_t now_ms);
+/* Delete key if it is a copy from origin (TTL 0 at its owner): an entry of
+ * our own manager, or another peer's copy, stays. */
+void fwd_aff_delete_copy(struct fwd_aff *a, const struct flow_key *key, uint16_t origin);
+/* Delete every copy from origin; 0: every copy. Returns how many. */
+uint64_t fwd_aff_purge_copies(struct fwd_aff *a, uint16_t origin);
+/* Count a copy refused before it reached the table. */
+void fwd_aff_count_copy(struct fwd_aff *a, enum fwd_copy c);
+
+/*
+ * Read the fixed affinities of whole buckets from bucket position *pos:
+ * at most FWD_AFF_GROUP entries into out, *pos moved past them
+ * (UINT32_MAX: the table is done). Returns how many.
+ */
+#define FWD_AFF_GROUP 64u
+struct fwd_aff_item {
+	struct flow_key key;
+	struct aff_fixed v;
+};
+unsigned fwd_aff_read_group(struct fwd_aff *a, uint32_t *pos, struct fwd_aff_item *out);
 
 void fwd_aff_get_stats(const struct fwd_aff *a, struct fwd_aff_stats *st);
 

@@ -10,6 +10,7 @@
 
 #include "common/key.h"
 #include "common/msg.h"
+#include "common/str.h"
 #include "fwd_config.h"
 
 static const char *const log_levels[] = { "err", "warn", "notice", "info", "debug", NULL };
@@ -61,10 +62,67 @@ static bool addr_unset(const uint8_t a[16])
 	return !memcmp(a, z, 16) || (key_addr_is_v4(a) && !memcmp(a + 12, z, 4));
 }
 
+static bool is_tcp(const char *endpoint)
+{
+	return strncmp(endpoint, "tcp://", 6) == 0;
+}
+
+static void verify_peer(struct cfg_verify *v, const void *obj)
+{
+	const struct fwd_peer_cfg *p = obj;
+
+	if (is_tcp(p->endpoint) && !p->public_key[0])
+		cfg_verify_error(v, "public-key", "a tcp:// peer needs its CurveZMQ public key");
+}
+
+/* Peer mode: who we are to the peers, who they are, and how to reach them. */
+static void verify_repl(struct cfg_verify *v, const struct fwd_config *c)
+{
+	const struct fwd_repl_cfg *r = &c->repl;
+	char where[64];
+
+	if (!r->listen[0]) {
+		if (r->n_peers)
+			cfg_verify_error(v, "replication.listen", "peers need a listen endpoint");
+		return;
+	}
+	if (strncmp(r->listen, "tcp://", 6) && strncmp(r->listen, "ipc://", 6))
+		cfg_verify_error(v, "replication.listen", "tcp:// or ipc:// only");
+	if (!r->n_peers)
+		cfg_verify_error(v, "replication.peers", "peer mode needs at least one peer");
+	if (is_tcp(r->listen) && (!c->public_key[0] || !c->secret_key_file[0]))
+		cfg_verify_error(v, "replication.listen", "tcp:// replication needs public-key and "
+				 "secret-key-file (this agent's CurveZMQ key pair)");
+	if (r->dead_ms < 2 * r->heartbeat_ms)
+		cfg_verify_error(v, "replication.dead-time", "must be at least two heartbeats");
+	for (unsigned i = 0; i < r->n_peers; i++) {
+		const struct fwd_peer_cfg *p = &r->peers[i];
+		snprintf(where, sizeof(where), "replication.peers[%u].instance", i);
+		if (!strcmp(p->instance, c->instance))
+			cfg_verify_error(v, where, "is this agent's own instance");
+		for (unsigned j = 0; j < i; j++)
+			if (!strcmp(p->instance, r->peers[j].instance))
+				cfg_verify_error(v, where, "same instance as peers[%u]", j);
+		snprintf(where, sizeof(where), "replication.peers[%u].endpoint", i);
+		if (!strcmp(p->endpoint, r->listen))
+			cfg_verify_error(v, where, "is this agent's own listen endpoint");
+		if (is_tcp(p->endpoint) != is_tcp(r->listen))
+			cfg_verify_error(v, where, "tcp:// and ipc:// peers cannot be mixed");
+	}
+	for (unsigned i = 0; i < c->n_managers; i++)
+		for (unsigned j = 0; j < i; j++)
+			if (fwd_config_manager_id(c, i) == fwd_config_manager_id(c, j)) {
+				snprintf(where, sizeof(where), "managers[%u].peer-id", i);
+				cfg_verify_error(v, where, "names the same manager as managers[%u]", j);
+			}
+}
+
 static void verify_config(struct cfg_verify *v, const void *obj)
 {
 	const struct fwd_config *c = obj;
 	bool tcp = false;
+
+	verify_repl(v, c);
 
 	for (unsigned i = 0; i < c->n_managers; i++) {
 		tcp |= strncmp(c->managers[i].endpoint, "tcp://", 6) == 0;
@@ -158,6 +216,8 @@ static const struct cfg_schema route_schema =
 static const struct cfg_field manager_rows[] = {
 	{ .key = "endpoint", .type = CFG_ENDPOINT, CFG_AT(struct fwd_manager_cfg, endpoint),
 	  .required = true },
+	{ .key = "peer-id", .type = CFG_STRING, CFG_AT(struct fwd_manager_cfg, peer_id),
+	  .def = "" },
 	{ .key = "server-key", .type = CFG_CUSTOM, CFG_AT(struct fwd_manager_cfg, server_key),
 	  .parse = cfg_parse_z85key, .dump = cfg_dump_z85key },
 	{ .key = "auth-key", .type = CFG_CUSTOM, CFG_AT(struct fwd_manager_cfg, auth),
@@ -169,6 +229,37 @@ static const struct cfg_field manager_rows[] = {
 };
 static const struct cfg_schema manager_schema =
 	CFG_SCHEMA("manager", struct fwd_manager_cfg, manager_rows, verify_manager);
+
+static const struct cfg_field peer_rows[] = {
+	{ .key = "instance", .type = CFG_STRING, CFG_AT(struct fwd_peer_cfg, instance),
+	  .required = true, .min = 1 },
+	{ .key = "endpoint", .type = CFG_ENDPOINT, CFG_AT(struct fwd_peer_cfg, endpoint),
+	  .required = true },
+	{ .key = "public-key", .type = CFG_CUSTOM, CFG_AT(struct fwd_peer_cfg, public_key),
+	  .parse = cfg_parse_z85key, .dump = cfg_dump_z85key },
+};
+static const struct cfg_schema peer_schema =
+	CFG_SCHEMA("peer", struct fwd_peer_cfg, peer_rows, verify_peer);
+
+static const struct cfg_field repl_rows[] = {
+	{ .key = "listen", .type = CFG_STRING, CFG_AT(struct fwd_repl_cfg, listen), .def = "" },
+	{ .key = "group", .type = CFG_UINT, CFG_AT(struct fwd_repl_cfg, group), .def = "1",
+	  .min = 1 },
+	{ .key = "peers", .type = CFG_LIST_MAP, CFG_AT(struct fwd_repl_cfg, peers),
+	  CFG_COUNT(struct fwd_repl_cfg, n_peers), .sub = &peer_schema },
+	{ .key = "auth-key", .type = CFG_CUSTOM, CFG_AT(struct fwd_repl_cfg, auth),
+	  .parse = cfg_parse_hexkey, .dump = cfg_dump_hexkey },
+	{ .key = "heartbeat", .type = CFG_DURATION, CFG_AT(struct fwd_repl_cfg, heartbeat_ms),
+	  .def = "200ms", .min = 10, .max = 10000 },
+	{ .key = "dead-time", .type = CFG_DURATION, CFG_AT(struct fwd_repl_cfg, dead_ms),
+	  .def = "1s", .min = 20, .max = 60000 },
+	{ .key = "grace", .type = CFG_DURATION, CFG_AT(struct fwd_repl_cfg, grace_ms),
+	  .def = "30s", .max = 3600000 },
+	{ .key = "batch", .type = CFG_DURATION, CFG_AT(struct fwd_repl_cfg, batch_ms),
+	  .def = "5ms", .max = 1000 },
+};
+static const struct cfg_schema repl_schema =
+	CFG_SCHEMA("replication", struct fwd_repl_cfg, repl_rows, NULL);
 
 static const struct cfg_field config_rows[] = {
 	{ .key = "instance", .type = CFG_STRING, CFG_AT(struct fwd_config, instance),
@@ -235,6 +326,8 @@ static const struct cfg_field config_rows[] = {
 	  .def = "router" },
 	{ .key = "direct-return-via", .type = CFG_ADDR, CFG_AT(struct fwd_config, direct_via),
 	  .def = "::" },
+	{ .key = "replication", .type = CFG_MAP, CFG_AT(struct fwd_config, repl),
+	  .sub = &repl_schema },
 };
 
 const struct cfg_schema fwd_config_schema =
@@ -258,4 +351,14 @@ uint64_t fwd_config_caps(const struct fwd_config *c)
 	if (c->act_advertise)
 		caps |= MSG_CAP(MSG_S_ACT_ADVERTISE);
 	return caps;
+}
+
+uint64_t fwd_config_manager_id(const struct fwd_config *c, unsigned i)
+{
+	const struct fwd_manager_cfg *m = &c->managers[i];
+	const char *name = m->peer_id[0] ? m->peer_id : m->server_key[0] ? m->server_key
+									  : m->endpoint;
+	uint64_t id = loom_str_hash64(name);
+
+	return id ? id : 1;
 }

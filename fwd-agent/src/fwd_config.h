@@ -44,10 +44,35 @@ struct fwd_route_cfg {
 
 struct fwd_manager_cfg {
 	char endpoint[256];
+	/* how replication peers name this manager: the same on every agent
+	 * ("" : its server-key, else its endpoint; fwd_config_manager_id()) */
+	char peer_id[64];
 	char server_key[FWD_KEY_Z85_LEN + 1];
 	struct cfg_hexkey auth;      /* HMAC key of the security segment */
 	uint32_t punt_rate;
 	uint32_t punt_burst;
+};
+
+/* Peer mode (docs/fwd-agent.md "Peer mode"): the agents that may take over
+ * each other's traffic share their fixed affinities (common/repl.h). */
+#define FWD_MAX_PEERS 16
+
+struct fwd_peer_cfg {
+	char instance[32];           /* the peer's `instance` */
+	char endpoint[128];          /* its replication.listen */
+	char public_key[FWD_KEY_Z85_LEN + 1]; /* its CurveZMQ public key (tcp) */
+};
+
+struct fwd_repl_cfg {
+	char listen[128];            /* "" : peer mode off */
+	uint32_t group;
+	struct fwd_peer_cfg peers[FWD_MAX_PEERS];
+	unsigned n_peers;
+	struct cfg_hexkey auth;      /* optional shared HMAC key */
+	uint64_t heartbeat_ms;
+	uint64_t dead_ms;
+	uint64_t grace_ms;           /* keep a lost peer's copies this long (0: purge at once) */
+	uint64_t batch_ms;
 };
 
 struct fwd_config {
@@ -93,11 +118,17 @@ struct fwd_config {
 
 	unsigned mode;               /* enum fwd_mode */
 	uint8_t direct_via[16];      /* host mode: next hop of translated replies ("::": routed) */
+
+	struct fwd_repl_cfg repl;
 };
 
 extern const struct cfg_schema fwd_config_schema;
 
 /* The capability set (MSG_CAP bits) this configuration lets the agent announce. */
 uint64_t fwd_config_caps(const struct fwd_config *c);
+
+/* The identity of manager i that replication carries (nonzero): a hash of
+ * its peer-id, else of its server-key, else of its endpoint. */
+uint64_t fwd_config_manager_id(const struct fwd_config *c, unsigned i);
 
 #endif

@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 #include "common/str.h"
 #include "fwd_daemon.h"
 #include "fwd_nft.h"
+#include "fwd_repl.h"
 
 struct fwd_daemon {
 	const struct fwd_config *cfg;
@@ -32,6 +34,11 @@ struct fwd_daemon {
 	void *zctx;
 	struct fwd_aff *aff;
 	struct fwd_mgrs *mgrs;
+	struct fwd_repl *repl;
+	/* the workers' own handles on the tables, as readers: they serve
+	 * packets the same way before an upgrade's new process is the writer */
+	struct shm_table *rd_fixed, *rd_fwdstats;
+	struct shm_snap *rd_snap;
 	struct rt_table *rt;
 	struct fwd_dp dp;
 	unsigned nworkers;
@@ -43,8 +50,16 @@ struct fwd_daemon {
 	uint64_t last_answer_ms;
 	uint64_t open_since_ms;  /* when held punts were last seen going from none to some */
 	uint64_t eof_quiet_since;
+	uint64_t io_stats[PKTIO__ST_MAX]; /* summed over the queues when the I/O closes */
 	int exit_code;
 };
+
+static bool takeover;
+
+void fwd_daemon_set_takeover(bool on)
+{
+	takeover = on;
+}
 
 /* ---- control thread callbacks ------------------------------------------------ */
 
@@ -88,7 +103,9 @@ static void on_notify(struct ev_loop *loop, void *arg, int what)
 			memcpy(p.smask, s->smask, 16);
 			memcpy(p.dmask, s->dmask, 16);
 			memcpy(p.mgr_data, s->mgr_data, s->mgr_len);
-			if (fwd_mgr_punt(d->mgrs, &p, now) < 0 && s->len) {
+			if (!d->mgrs) {
+				punt_closed(d); /* not connected yet */
+			} else if (fwd_mgr_punt(d->mgrs, &p, now) < 0 && s->len) {
 				/* refused (rate, queue): a held packet is gone, the sender
 				 * retransmits; do not wait for an answer that won't come */
 				punt_closed(d);
@@ -114,6 +131,16 @@ static int report_bytes(void *arg, const struct flow_key *key, const struct aff_
 		return -ENOTCONN;
 	memcpy(p.mgr_data, v->mgr_data, p.mgr_len);
 	return fwd_mgr_punt(d->mgrs, &p, ev_now_ms());
+}
+
+/* A manager changed a fixed affinity: the peers hear of it. */
+static void aff_changed(void *arg, const struct flow_key *key, const struct aff_fixed *v,
+			uint64_t now_ms)
+{
+	struct fwd_daemon *d = arg;
+
+	if (d->repl)
+		fwd_repl_changed(d->repl, key, v, now_ms);
 }
 
 /* A manager handed a packet back: the worker of its flow sends it on. */
@@ -215,7 +242,6 @@ static int open_io(struct fwd_daemon *d)
 
 	pktio_cfg_init(&pc, c->backend == FWD_IO_PCAP ? "pcap" :
 			    c->backend == FWD_IO_AFXDP ? "afxdp" : "afpacket");
-	d->nworkers = c->backend == FWD_IO_PCAP ? 1 : (c->workers ? c->workers : cores());
 	pc.n_queues = d->nworkers;
 	pc.n_ports = c->n_interfaces;
 	pc.rx_frames = c->ring_frames;
@@ -289,7 +315,8 @@ static int open_routes(struct fwd_daemon *d)
 	return ev_reader_add(d->loop, rt_fd(d->rt), on_rt, d, &d->rt_h);
 }
 
-static int open_managers(struct fwd_daemon *d, uint32_t generation)
+/* The managers, and the replication peers (both need this agent's key pair). */
+static int open_managers(struct fwd_daemon *d, uint64_t generation)
 {
 	const struct fwd_config *c = d->cfg;
 	struct fwd_mgrs_cfg mc;
@@ -316,8 +343,12 @@ static int open_managers(struct fwd_daemon *d, uint32_t generation)
 	}
 	r = fwd_mgrs_open(d->loop, d->zctx, &mc, d->aff, fwd_config_caps(c), deliver, d,
 			  &d->mgrs);
+	if (r < 0)
+		log_errno(r, "connecting to the managers");
+	else
+		r = fwd_repl_open(d->loop, d->zctx, c, mc.secret_key, generation, d->aff, &d->repl);
 	memset(mc.secret_key, 0, sizeof(mc.secret_key));
-	return r < 0 ? log_errno(r, "connecting to the managers") : 0;
+	return r;
 }
 
 struct fwd_stats_ctx {
@@ -359,7 +390,11 @@ static void write_stats(struct fwd_daemon *d)
 			sum += fwd_worker_ctr(&d->workers[w], c);
 		fprintf(f, "dp.%u %" PRIu64 " # %s\n", c, sum, fwd_ctr_str(c));
 	}
-	fwd_aff_get_stats(d->aff, &as);
+	for (unsigned i = 0; i < PKTIO__ST_MAX; i++)
+		fprintf(f, "io.%s %" PRIu64 "\n", pktio_stat_name(i), d->io_stats[i]);
+	memset(&as, 0, sizeof(as));
+	if (d->aff)
+		fwd_aff_get_stats(d->aff, &as);
 	for (unsigned u = 0; u < FWD_UPD__COUNT; u++)
 		fprintf(f, "update.%u %" PRIu64 " # %s\n", u, as.upd[u], fwd_upd_str(u));
 	fprintf(f, "fixed %" PRIu64 "\nwildcards %u\nexpired %" PRIu64 "\nevicted %" PRIu64
@@ -372,7 +407,15 @@ static void write_stats(struct fwd_daemon *d)
 		shm_rcu_read_unlock(&rd);
 		shm_table_reader_unregister(&rd);
 	}
-	for (unsigned m = 0; m < d->cfg->n_managers; m++)
+	for (unsigned c = 0; c < FWD_COPY__COUNT; c++)
+		fprintf(f, "copy.%u %" PRIu64 " # %s\n", c, as.copy[c], fwd_copy_str(c));
+	if (d->repl) {
+		struct repl_counters rc;
+		fwd_repl_counters(d->repl, &rc);
+		for (unsigned c = 0; c < REPL_C_COUNT; c++)
+			fprintf(f, "repl.%s %" PRIu64 "\n", repl_counter_name(c), rc.c[c]);
+	}
+	for (unsigned m = 0; d->mgrs && m < d->cfg->n_managers; m++)
 		for (unsigned c = 0; c < FWD_MGR__COUNT; c++)
 			fprintf(f, "mgr%u.%u %" PRIu64 " # %s\n", m, c,
 				fwd_mgr_counter(d->mgrs, m, c), fwd_mgr_ctr_str(c));
@@ -382,14 +425,40 @@ static void write_stats(struct fwd_daemon *d)
 static void teardown(struct fwd_daemon *d)
 {
 	atomic_store(&d->dp.stop, true);
+	/* a worker asleep in pktio_wait() would see the stop only at its
+	 * timeout, while its rings fill up: wake them all now */
+	for (unsigned i = 0; d->threads_started && i < d->nworkers; i++)
+		eventfd_write(d->workers[i].wake_fd, 1);
 	if (d->threads_started)
 		for (unsigned i = 0; i < d->nworkers; i++)
 			pthread_join(d->threads[i], NULL);
+	/*
+	 * Leave the fanout group at once: a successor taking over (upgrade
+	 * restart) gets every packet from here on. What reached our rings
+	 * since the workers stopped is forwarded first; only a packet landing
+	 * between the last empty look and close() is lost.
+	 */
+	if (d->threads_started) {
+		rcu_thread_online();
+		for (unsigned i = 0; i < d->nworkers; i++)
+			while (fwd_worker_run_once(&d->workers[i]) > 0)
+				;
+		rcu_thread_offline();
+	}
+	for (unsigned q = 0; d->dp.io && q < d->nworkers; q++) {
+		struct pktio_stats ps;
+		pktio_stats(d->dp.io, q, &ps);
+		for (unsigned i = 0; i < PKTIO__ST_MAX; i++)
+			d->io_stats[i] += ps.v[i];
+	}
+	pktio_close(d->dp.io);
+	d->dp.io = NULL;
 	fwd_nft_release(); /* host mode: the kernel forwards again from here on */
 	if (d->workers)
 		write_stats(d);
 	for (unsigned i = 0; d->workers && i < d->workers_ready; i++)
 		fwd_worker_fini(&d->workers[i]);
+	fwd_repl_close(d->repl);
 	fwd_mgrs_close(d->mgrs);
 	for (unsigned i = 0; i < 3; i++)
 		ev_cancel(&d->sig[i]);
@@ -403,12 +472,151 @@ static void teardown(struct fwd_daemon *d)
 		rcu_thread_offline();
 	}
 	pktio_close(d->dp.io);
+	shm_table_close(d->rd_fixed);
+	shm_table_close(d->rd_fwdstats);
+	shm_snap_close(d->rd_snap);
 	fwd_aff_close(d->aff);
 	if (d->zctx)
 		zmq_ctx_term(d->zctx);
 	ev_loop_free(d->loop);
 	free(d->workers);
 	free(d->threads);
+}
+
+
+/* ---- tables and the upgrade handover ---------------------------------------------- */
+
+static int open_writer(struct fwd_daemon *d, const struct fwd_aff_cfg *ac,
+		       struct shm_table_repair *rep)
+{
+	int r = fwd_aff_open(ac, &d->aff, rep);
+
+	if (r == -EBUSY)
+		return log_errno(r, "instance %s: another agent is the tables' writer (an upgrade "
+				 "starts with --takeover)", d->cfg->instance);
+	if (r < 0)
+		return log_errno(r, "opening the affinity tables of instance %s", d->cfg->instance);
+	if (rep->entries || rep->rolled_back || rep->bad_slots)
+		log_notice("took over the affinity table: %" PRIu64 " fixed affinities kept, %" PRIu64
+			   " slots repaired%s", rep->entries, rep->bad_slots + rep->duplicates,
+			   rep->rolled_back ? ", an interrupted update rolled back" : "");
+	return 0;
+}
+
+/* The workers read the tables through handles of their own. */
+static int open_readers(struct fwd_daemon *d)
+{
+	const char *i = d->cfg->instance;
+	struct shm_table_geom g;
+	int r;
+
+	if ((r = shm_table_open_reader(i, "affinity", AFF_FIXED_KIND, AFF_FIXED_VERSION,
+				       &d->rd_fixed, &g)) < 0 ||
+	    (r = shm_snap_open_reader(i, "wildcard", AFF_SNAP_KIND, AFF_SNAP_VERSION,
+				      &d->rd_snap)) < 0 ||
+	    (r = shm_table_open_reader(i, "fwdstats", AFF_FWDSTATS_KIND, AFF_FWDSTATS_VERSION,
+				       &d->rd_fwdstats, NULL)) < 0)
+		return log_errno(r, "instance %s: attaching to the affinity tables%s", i,
+				 takeover ? " to take over (is an agent running it?)" : "");
+	if (g.lanes < d->nworkers)
+		return log_errno(-ERANGE, "instance %s: its table counts for %u workers, not %u",
+				 i, g.lanes, d->nworkers);
+	d->dp.fixed = d->rd_fixed;
+	d->dp.snap = d->rd_snap;
+	d->dp.fwdstats = d->rd_fwdstats;
+	return 0;
+}
+
+static int init_workers(struct fwd_daemon *d)
+{
+	int r;
+
+	d->dp.wake_control = wake_control;
+	d->dp.busy_poll_ns = (uint64_t)d->cfg->busy_poll_us * 1000u;
+	d->dp.wake_arg = d->loop;
+	d->workers = calloc(d->nworkers, sizeof(*d->workers));
+	d->threads = calloc(d->nworkers, sizeof(*d->threads));
+	if (!d->workers || !d->threads)
+		return -ENOMEM;
+	for (unsigned i = 0; i < d->nworkers; i++)
+		if ((r = fwd_worker_init(&d->workers[i], &d->dp, i)) < 0) {
+			d->workers_ready = i + 1; /* its partial state too */
+			return log_errno(r, "worker %u", i);
+		}
+	d->workers_ready = d->nworkers;
+	return 0;
+}
+
+static int start_workers(struct fwd_daemon *d)
+{
+	int r;
+
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		if ((r = -pthread_create(&d->threads[i], NULL, fwd_worker_main, &d->workers[i])) < 0) {
+			atomic_store(&d->dp.stop, true);
+			for (unsigned j = 0; j < i; j++)
+				pthread_join(d->threads[j], NULL);
+			return log_errno(r, "starting worker %u", i);
+		}
+	}
+	d->threads_started = true;
+	return 0;
+}
+
+/* Is pid a loom-fwd-agent? (The segment names its writer by pid only.) */
+static bool is_agent(pid_t pid)
+{
+	char path[64], comm[32] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	bool ok = fgets(comm, sizeof(comm), f) && !strcmp(comm, "loom-fwd-agent\n");
+	fclose(f);
+	return ok;
+}
+
+/*
+ * The upgrade handover, with our workers already in the fanout group and
+ * serving from the running agent's tables: ask that agent to leave
+ * (SIGTERM: it forwards what its rings hold and leaves the group before it
+ * lets go of the tables), then become the tables' writer the moment its
+ * lock is released. Bounded: FWD_TAKEOVER_MS.
+ */
+#define FWD_TAKEOVER_MS 10000
+
+static int take_over(struct fwd_daemon *d, const struct fwd_aff_cfg *ac,
+		     struct shm_table_repair *rep)
+{
+	pid_t old = shm_seg_writer_pid(shm_table_seg(d->rd_fixed));
+	uint64_t t0 = ev_now_ms();
+	int r;
+
+	if (old > 0 && old != getpid() && shm_proc_start_time(old)) {
+		if (!is_agent(old))
+			return log_errno(-EPERM, "instance %s: its writer, pid %d, is not a "
+					 "loom-fwd-agent: not taking over", d->cfg->instance, (int)old);
+		log_notice("taking over instance %s from pid %d", d->cfg->instance, (int)old);
+		if (kill(old, SIGTERM) < 0 && errno != ESRCH)
+			return log_errno(-errno, "signalling pid %d", (int)old);
+	}
+	for (;;) {
+		r = fwd_aff_open(ac, &d->aff, rep);
+		if (r != -EBUSY)
+			break;
+		if (ev_now_ms() - t0 > FWD_TAKEOVER_MS)
+			return log_errno(r, "instance %s: pid %d did not leave within %d ms",
+					 d->cfg->instance, (int)old, FWD_TAKEOVER_MS);
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+	}
+	if (r < 0)
+		return log_errno(r, "taking over the affinity tables of instance %s",
+				 d->cfg->instance);
+	log_notice("took over instance %s in %" PRIu64 " ms: %" PRIu64 " fixed affinities kept",
+		   d->cfg->instance, ev_now_ms() - t0, rep->entries);
+	return 0;
 }
 
 /* The capabilities kept after set-up, each with its reason. */
@@ -437,7 +645,8 @@ int fwd_daemon_run(const struct fwd_config *cfg)
 	}
 	for (unsigned i = 0; i < 3 && r >= 0; i++)
 		r = ev_signal_add(d.loop, sigs[i], on_signal, &d, &d.sig[i]);
-	if (r < 0 || (r = open_io(&d)) < 0 || (r = open_routes(&d)) < 0)
+	d.nworkers = cfg->backend == FWD_IO_PCAP ? 1 : (cfg->workers ? cfg->workers : cores());
+	if (r < 0 || (r = open_routes(&d)) < 0)
 		goto out;
 
 	struct fwd_aff_cfg ac = {
@@ -446,6 +655,7 @@ int fwd_daemon_run(const struct fwd_config *cfg)
 		.perm = { .mode = 0600, .gid = (gid_t)-1 },
 		.direct_via = cfg->mode == FWD_MODE_HOST ? cfg->direct_via : NULL,
 		.report = report_bytes, .report_arg = &d,
+		.changed = aff_changed, .changed_arg = &d,
 	};
 	if (cfg->shm_group[0]) {
 		struct group *g = getgrnam(cfg->shm_group);
@@ -457,35 +667,15 @@ int fwd_daemon_run(const struct fwd_config *cfg)
 		ac.perm.mode = 0660;
 		ac.perm.gid = g->gr_gid;
 	}
-	r = fwd_aff_open(&ac, &d.aff, &rep);
-	if (r < 0) {
-		log_errno(r, "opening the affinity tables of instance %s", cfg->instance);
+	/* an upgrade serves from the running agent's tables first and becomes
+	 * their writer once that agent has left */
+	/* joining the fanout group comes last: from then on packets wait in
+	 * our rings, and an upgrade's workers start right after */
+	if ((!takeover && (r = open_writer(&d, &ac, &rep)) < 0) || (r = open_readers(&d)) < 0 ||
+	    (r = open_io(&d)) < 0 || (r = init_workers(&d)) < 0)
 		goto out;
-	}
-	if (rep.entries || rep.rolled_back || rep.bad_slots)
-		log_notice("took over the affinity table: %" PRIu64 " fixed affinities kept, %" PRIu64
-			   " slots repaired%s", rep.entries, rep.bad_slots + rep.duplicates,
-			   rep.rolled_back ? ", an interrupted update rolled back" : "");
-	d.dp.fixed = fwd_aff_table(d.aff);
-	d.dp.snap = fwd_aff_snap(d.aff);
-	d.dp.fwdstats = fwd_aff_fwdstats(d.aff);
-	d.dp.wake_control = wake_control;
-	d.dp.busy_poll_ns = (uint64_t)cfg->busy_poll_us * 1000u;
-	d.dp.wake_arg = d.loop;
-
-	d.workers = calloc(d.nworkers, sizeof(*d.workers));
-	d.threads = calloc(d.nworkers, sizeof(*d.threads));
-	if (!d.workers || !d.threads) {
-		r = -ENOMEM;
+	if (takeover && ((r = start_workers(&d)) < 0 || (r = take_over(&d, &ac, &rep)) < 0))
 		goto out;
-	}
-	for (unsigned i = 0; i < d.nworkers; i++)
-		if ((r = fwd_worker_init(&d.workers[i], &d.dp, i)) < 0) {
-			d.workers_ready = i + 1; /* its partial state too */
-			log_errno(r, "worker %u", i);
-			goto out;
-		}
-	d.workers_ready = d.nworkers;
 
 	if (cfg->backend == FWD_IO_AFPACKET && cfg->ingress_filter) {
 		const char *names[FWD_MAX_INTERFACES];
@@ -501,28 +691,19 @@ int fwd_daemon_run(const struct fwd_config *cfg)
 		goto out;
 	}
 
-	if ((r = open_managers(&d, shm_seg_generation(shm_table_seg(d.dp.fixed)))) < 0 ||
+	if ((r = open_managers(&d, shm_seg_generation(shm_table_seg(fwd_aff_table(d.aff))))) < 0 ||
 	    (r = ev_notify_add(d.loop, on_notify, &d, &d.notify)) < 0 ||
 	    (r = ev_timer_periodic_add(d.loop, cfg->sweep_ms, on_sweep, &d, &d.sweep)) < 0)
 		goto out;
 	if (cfg->backend == FWD_IO_PCAP && cfg->exit_on_eof &&
 	    (r = ev_timer_periodic_add(d.loop, 50, on_eof_check, &d, &d.eof_h)) < 0)
 		goto out;
-
-	for (unsigned i = 0; i < d.nworkers; i++) {
-		if ((r = -pthread_create(&d.threads[i], NULL, fwd_worker_main, &d.workers[i])) < 0) {
-			log_errno(r, "starting worker %u", i);
-			atomic_store(&d.dp.stop, true);
-			for (unsigned j = 0; j < i; j++)
-				pthread_join(d.threads[j], NULL);
-			goto out;
-		}
-	}
-	d.threads_started = true;
-	log_notice("running: instance %s, %u worker%s on %u interface%s, %u manager%s",
+	if (!d.threads_started && (r = start_workers(&d)) < 0)
+		goto out;
+	log_notice("running: instance %s, %u worker%s on %u interface%s, %u manager%s%s",
 		   cfg->instance, d.nworkers, d.nworkers == 1 ? "" : "s", cfg->n_interfaces,
 		   cfg->n_interfaces == 1 ? "" : "s", cfg->n_managers,
-		   cfg->n_managers == 1 ? "" : "s");
+		   cfg->n_managers == 1 ? "" : "s", d.repl ? ", peer mode" : "");
 	loom_daemon_ready(); /* a supervisor waiting for READY=1 may go on */
 	r = ev_run(d.loop);
 	log_notice("stopping");

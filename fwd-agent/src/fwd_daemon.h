@@ -15,4 +15,11 @@
  */
 int fwd_daemon_run(const struct fwd_config *cfg);
 
+/*
+ * Upgrade restart (docs/fwd-agent.md "Upgrade restart"): the next
+ * fwd_daemon_run() takes over from the agent running on the same instance
+ * instead of refusing its tables. main() only, before fwd_daemon_run().
+ */
+void fwd_daemon_set_takeover(bool on);
+
 #endif

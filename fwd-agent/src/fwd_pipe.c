@@ -945,8 +945,11 @@ bool fwd_worker_idle(struct fwd_worker *w)
 
 	if (w->wake_fd >= 0)
 		(void)!read(w->wake_fd, &v, sizeof(v));
-	/* an injection after the read wrote the eventfd again: no wake-up lost */
-	return fwd_ring_consume_begin(&w->injects) == NULL;
+	/* an injection after the read wrote the eventfd again: no wake-up lost;
+	 * so did a stop (stored before its wake-up): a worker asleep while the
+	 * agent leaves would leave its ring unserved (fwd_daemon.c teardown) */
+	return fwd_ring_consume_begin(&w->injects) == NULL &&
+	       !atomic_load_explicit(&w->dp->stop, memory_order_acquire);
 }
 
 int fwd_worker_inject(struct fwd_worker *w, uint16_t owner, const uint8_t *ip, uint32_t len,

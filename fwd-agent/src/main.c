@@ -2,13 +2,17 @@
 /*
  * loom-fwd-agent: the data plane on a router (ARCHITECTURE.md section 4).
  *
- *   loom-fwd-agent [-c FILE] [-n] [-l LEVEL] [-s]
+ *   loom-fwd-agent [--takeover] [-c FILE] [-n] [-l LEVEL] [-s]
  *
  * -c the configuration (default /etc/loom/fwd-agent.yaml), -n check it,
  * print it normalised and exit, -l override the log level, -s log to syslog
- * as well as stderr (common/daemon.h).
+ * as well as stderr (common/daemon.h). --takeover: an upgrade restart, this
+ * process takes over from the agent that runs the same instance
+ * (docs/fwd-agent.md); it is the agent's own option, so it is taken out
+ * before the skeleton common to every daemon parses the rest.
  */
 #include <stddef.h>
+#include <string.h>
 
 #include "common/daemon.h"
 #include "fwd_daemon.h"
@@ -31,6 +35,14 @@ static const struct loom_daemon_desc agent = {
 int main(int argc, char **argv)
 {
 	static struct fwd_config cfg;
+	int n = 1;
 
-	return loom_daemon_main(argc, argv, &agent, &cfg);
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--takeover"))
+			fwd_daemon_set_takeover(true);
+		else
+			argv[n++] = argv[i];
+	}
+	argv[n] = NULL;
+	return loom_daemon_main(n, argv, &agent, &cfg);
 }

@@ -131,7 +131,7 @@ struct aff_fixed {
 	uint16_t int_data;
 	uint16_t int_copy;
 	uint16_t int_hold;
-	uint16_t pad0;
+	uint16_t origin;         /* 0: this agent's manager gave it; n: a copy from peer n-1 */
 	uint32_t ttl_s;
 	uint8_t fwd_addr[16];    /* dispatch target; all zero = drop after counting */
 	/* cold: AFF_F_SEQ */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/msg.h"
+#include "common/str.h"
 #include "fwd_config.h"
 
 static struct fwd_config c;
@@ -114,4 +115,55 @@ Test(fwd_config, auth_key_round_trip)
 	cr_assert_arr_eq(again.managers[0].auth.key, c.managers[0].auth.key, 16);
 	cr_assert_str_eq(again.managers[0].server_key, "");
 	free(buf);
+}
+
+#define PEER_BASE "instance: a\ninterfaces: [{name: eth0}]\n" \
+		  "managers:\n  - endpoint: ipc:///run/m1.sock\n  - endpoint: ipc:///run/m2.sock\n" \
+		  "    peer-id: mgr2\n"
+
+Test(fwd_config, peer_mode)
+{
+	int r = load(PEER_BASE "replication:\n  listen: ipc:///run/a.repl\n  grace: 5s\n"
+			       "  peers:\n    - { instance: b, endpoint: ipc:///run/b.repl }\n");
+	if (r)
+		cfg_diag_print(&diag, stderr);
+	cr_assert_eq(r, 0);
+	cr_assert_str_eq(c.repl.listen, "ipc:///run/a.repl");
+	cr_assert_eq(c.repl.n_peers, 1);
+	cr_assert_str_eq(c.repl.peers[0].instance, "b");
+	cr_assert_eq(c.repl.grace_ms, 5000);
+	cr_assert_eq(c.repl.heartbeat_ms, 200, "default heartbeat");
+	cr_assert_eq(c.repl.dead_ms, 1000, "default dead time");
+	/* a manager is named by its peer-id, else by its endpoint: the same
+	 * identity on every agent that lists it */
+	cr_assert_eq(fwd_config_manager_id(&c, 1), loom_str_hash64("mgr2"));
+	cr_assert_eq(fwd_config_manager_id(&c, 0), loom_str_hash64("ipc:///run/m1.sock"));
+
+	cr_assert_eq(load("instance: a\ninterfaces: [{name: eth0}]\n"), 0);
+	cr_assert_str_eq(c.repl.listen, "", "peer mode is off without a replication block");
+}
+
+Test(fwd_config, peer_mode_mistakes_are_named)
+{
+	cr_assert_neq(load(PEER_BASE "replication:\n  listen: tcp://10.0.0.1:7400\n"
+				     "  peers:\n    - { instance: a, endpoint: tcp://10.0.0.1:7400 }\n"
+				     "    - { instance: c, endpoint: ipc:///x }\n"), 0);
+	cr_assert(said("replication.peers[0].public-key: a tcp:// peer needs its CurveZMQ"));
+	cr_assert(said("replication.listen: tcp:// replication needs public-key and "
+		       "secret-key-file"));
+	cr_assert(said("replication.peers[0].instance: is this agent's own instance"));
+	cr_assert(said("replication.peers[0].endpoint: is this agent's own listen endpoint"));
+	cr_assert(said("replication.peers[1].endpoint: tcp:// and ipc:// peers cannot be mixed"));
+
+	cr_assert_neq(load(PEER_BASE "replication:\n  listen: ipc:///a\n  heartbeat: 1s\n"
+				     "  dead-time: 1s\n"), 0);
+	cr_assert(said("replication.peers: peer mode needs at least one peer"));
+	cr_assert(said("replication.dead-time: must be at least two heartbeats"));
+
+	cr_assert_neq(load("instance: a\ninterfaces: [{name: eth0}]\nmanagers:\n"
+			   "  - { endpoint: ipc:///m1, peer-id: m }\n"
+			   "  - { endpoint: ipc:///m2, peer-id: m }\n"
+			   "replication:\n  listen: ipc:///a\n"
+			   "  peers: [{ instance: b, endpoint: ipc:///b }]\n"), 0);
+	cr_assert(said("managers[1].peer-id: names the same manager as managers[0]"));
 }
