@@ -5,6 +5,7 @@
  * translation of the definitions into sequence steps (pe_defs_build).
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 
 #include "common/cfg_mac.h"
 #include "common/key.h"
+#include "common/provchan.h"
 #include "pe_config.h"
 
 static const char *const log_levels[] = { "err", "warn", "notice", "info", "debug", NULL };
@@ -199,6 +201,13 @@ int pe_defs_iface(const struct pe_defs *d, const char *name)
 	return -1;
 }
 
+bool pe_defs_same_interfaces(const struct pe_defs *a, const struct pe_defs *b)
+{
+	/* both loaded into zeroed structs: padding and unused entries compare */
+	return a->n_interfaces == b->n_interfaces &&
+	       !memcmp(a->interfaces, b->interfaces, sizeof(a->interfaces));
+}
+
 static int device_index(const struct pe_defs *d, const char *name)
 {
 	for (unsigned i = 0; i < d->n_devices; i++)
@@ -216,7 +225,29 @@ static bool addr_zero(const uint8_t a[16])
 
 #define WHERE(buf, ...) (snprintf(buf, sizeof(buf), __VA_ARGS__), buf)
 
-static void verify_devices(struct cfg_verify *v, const struct pe_defs *d)
+/*
+ * The rules of the definitions report through this, so that the file's
+ * loader (cfg_verify_error) and a provisioner's push (pe_defs_verify's
+ * caller) check them with the same code.
+ */
+struct pe_report {
+	pe_build_err_fn *fn;
+	void *arg;
+};
+
+static void LOOM_PRINTF(3, 4) say(const struct pe_report *v, const char *where,
+				  const char *fmt, ...)
+{
+	char msg[CFG_DIAG_LEN];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	v->fn(v->arg, where, msg);
+}
+
+static void verify_devices(const struct pe_report *v, const struct pe_defs *d)
 {
 	char w[96];
 
@@ -224,21 +255,21 @@ static void verify_devices(struct cfg_verify *v, const struct pe_defs *d)
 		const struct pe_device_cfg *dev = &d->devices[i];
 
 		if (pe_defs_iface(d, dev->interface) < 0)
-			cfg_verify_error(v, WHERE(w, "devices[%u].interface", i),
-					 "no interface named '%s'", dev->interface);
+			say(v, WHERE(w, "devices[%u].interface", i),
+			    "no interface named '%s'", dev->interface);
 		if (dev->out_interface[0] && pe_defs_iface(d, dev->out_interface) < 0)
-			cfg_verify_error(v, WHERE(w, "devices[%u].out-interface", i),
-					 "no interface named '%s'", dev->out_interface);
+			say(v, WHERE(w, "devices[%u].out-interface", i),
+			    "no interface named '%s'", dev->out_interface);
 		if (dev->mode == SEQ_MODE_NAT && addr_zero(dev->address))
-			cfg_verify_error(v, WHERE(w, "devices[%u].address", i),
-					 "a nat device needs its own address");
+			say(v, WHERE(w, "devices[%u].address", i),
+			    "a nat device needs its own address");
 		if (dev->alternate[0] && device_index(d, dev->alternate) < 0)
-			cfg_verify_error(v, WHERE(w, "devices[%u].alternate", i),
-					 "no device named '%s'", dev->alternate);
+			say(v, WHERE(w, "devices[%u].alternate", i),
+			    "no device named '%s'", dev->alternate);
 		for (unsigned j = 0; j < i; j++)
 			if (!strcmp(dev->name, d->devices[j].name))
-				cfg_verify_error(v, WHERE(w, "devices[%u].name", i),
-						 "same name as devices[%u]", j);
+				say(v, WHERE(w, "devices[%u].name", i),
+				    "same name as devices[%u]", j);
 	}
 }
 
@@ -259,7 +290,7 @@ static bool ports_clash(const struct pe_port_cfg *a, const struct pe_port_cfg *b
 	       (ad->hi && bd->hi && ranges_overlap(ad->lo, ad->hi, bd->lo, bd->hi));
 }
 
-static void verify_ports(struct cfg_verify *v, unsigned si, const struct pe_service_cfg *s)
+static void verify_ports(const struct pe_report *v, unsigned si, const struct pe_service_cfg *s)
 {
 	char w[96];
 
@@ -267,84 +298,121 @@ static void verify_ports(struct cfg_verify *v, unsigned si, const struct pe_serv
 		const struct pe_port_cfg *a = &s->ports[p];
 
 		if (a->dynamic.hi && a->translate)
-			cfg_verify_error(v, WHERE(w, "services[%u].ports[%u]", si, p),
-					 "translate-to and a dynamic range do not mix: the "
-					 "negotiated ports go to the server as they are");
+			say(v, WHERE(w, "services[%u].ports[%u]", si, p),
+			    "translate-to and a dynamic range do not mix: the "
+			    "negotiated ports go to the server as they are");
 		if (a->dynamic.hi && ranges_overlap(a->port, a->port, a->dynamic.lo, a->dynamic.hi))
-			cfg_verify_error(v, WHERE(w, "services[%u].ports[%u].dynamic", si, p),
-					 "holds the service port itself");
+			say(v, WHERE(w, "services[%u].ports[%u].dynamic", si, p),
+			    "holds the service port itself");
 		for (unsigned q = 0; q < p; q++)
 			if (ports_clash(a, &s->ports[q]))
-				cfg_verify_error(v, WHERE(w, "services[%u].ports[%u]", si, p),
-						 "overlaps ports[%u] (each port and dynamic range "
-						 "belongs to one service port)", q);
+				say(v, WHERE(w, "services[%u].ports[%u]", si, p),
+				    "overlaps ports[%u] (each port and dynamic range "
+				    "belongs to one service port)", q);
 	}
 }
 
-static void verify_service(struct cfg_verify *v, const struct pe_defs *d, unsigned si)
+static void verify_service(const struct pe_report *v, const struct pe_defs *d, unsigned si)
 {
 	const struct pe_service_cfg *s = &d->services[si];
 	char w[96];
 	int ci = pe_defs_iface(d, s->interface);
 
 	if (ci < 0)
-		cfg_verify_error(v, WHERE(w, "services[%u].interface", si),
-				 "no interface named '%s'", s->interface);
+		say(v, WHERE(w, "services[%u].interface", si),
+		    "no interface named '%s'", s->interface);
 	else if (d->interfaces[ci].role != PE_ROLE_CLIENT)
-		cfg_verify_error(v, WHERE(w, "services[%u].interface", si),
-				 "'%s' is not a client interface", s->interface);
+		say(v, WHERE(w, "services[%u].interface", si),
+		    "'%s' is not a client interface", s->interface);
 	if (!s->n_chain)
-		cfg_verify_error(v, WHERE(w, "services[%u].chain", si),
-				 "needs at least the server");
+		say(v, WHERE(w, "services[%u].chain", si),
+		    "needs at least the server");
 	for (unsigned c = 0; c < s->n_chain; c++) {
 		int di = device_index(d, s->chain[c]);
 
 		if (di < 0) {
-			cfg_verify_error(v, WHERE(w, "services[%u].chain[%u]", si, c),
-					 "no device named '%s'", s->chain[c]);
+			say(v, WHERE(w, "services[%u].chain[%u]", si, c),
+			    "no device named '%s'", s->chain[c]);
 			continue;
 		}
 		if (d->devices[di].mode == SEQ_MODE_NAT && c + 1 != s->n_chain)
-			cfg_verify_error(v, WHERE(w, "services[%u].chain[%u]", si, c),
-					 "'%s' is a nat device: only the server (the last) may "
-					 "be", s->chain[c]);
+			say(v, WHERE(w, "services[%u].chain[%u]", si, c),
+			    "'%s' is a nat device: only the server (the last) may "
+			    "be", s->chain[c]);
 		if (d->devices[di].mode == SEQ_MODE_NAT &&
 		    key_addr_is_v4(d->devices[di].address) != key_addr_is_v4(s->address))
-			cfg_verify_error(v, WHERE(w, "services[%u].chain[%u]", si, c),
-					 "'%s' has an address of another family than the "
-					 "service", s->chain[c]);
+			say(v, WHERE(w, "services[%u].chain[%u]", si, c),
+			    "'%s' has an address of another family than the "
+			    "service", s->chain[c]);
 		for (unsigned e = 0; e < c; e++)
 			if (!strcmp(s->chain[e], s->chain[c]))
-				cfg_verify_error(v, WHERE(w, "services[%u].chain[%u]", si, c),
-						 "'%s' is in the chain twice", s->chain[c]);
+				say(v, WHERE(w, "services[%u].chain[%u]", si, c),
+				    "'%s' is in the chain twice", s->chain[c]);
 	}
 	for (unsigned c = 0; c < s->n_copies; c++) {
 		const struct pe_copy_cfg *cp = &s->copies[c];
 		bool in_chain = false;
 
 		if (device_index(d, cp->receiver) < 0)
-			cfg_verify_error(v, WHERE(w, "services[%u].copies[%u].receiver", si, c),
-					 "no device named '%s'", cp->receiver);
+			say(v, WHERE(w, "services[%u].copies[%u].receiver", si, c),
+			    "no device named '%s'", cp->receiver);
 		for (unsigned e = 0; e < s->n_chain; e++)
 			in_chain |= !strcmp(s->chain[e], cp->at);
 		if (!in_chain)
-			cfg_verify_error(v, WHERE(w, "services[%u].copies[%u].at", si, c),
-					 "'%s' is not in the chain", cp->at);
+			say(v, WHERE(w, "services[%u].copies[%u].at", si, c),
+			    "'%s' is not in the chain", cp->at);
 	}
 	for (unsigned a = 0; a < s->n_acl; a++)
 		if (s->acl[a].client.v4 != key_addr_is_v4(s->address) && s->acl[a].client.len)
-			cfg_verify_error(v, WHERE(w, "services[%u].acl[%u].client", si, a),
-					 "not of the service address's family");
+			say(v, WHERE(w, "services[%u].acl[%u].client", si, a),
+			    "not of the service address's family");
 	verify_ports(v, si, s);
 	for (unsigned j = 0; j < si; j++)
 		if (!strcmp(s->name, d->services[j].name))
-			cfg_verify_error(v, WHERE(w, "services[%u].name", si),
-					 "same name as services[%u]", j);
+			say(v, WHERE(w, "services[%u].name", si),
+			    "same name as services[%u]", j);
 }
 
-static void report_build(void *arg, const char *where, const char *msg)
+/* The rules that span devices and services, then the steps themselves. */
+static void verify_defs(const struct pe_report *r, const struct pe_defs *d)
+{
+	int rc;
+
+	verify_devices(r, d);
+	for (unsigned i = 0; i < d->n_services; i++)
+		verify_service(r, d, i);
+	/* ambiguous steps only show once the steps are built: build them now,
+	 * so `-n` and a push find every mistake a reload would */
+	seq_builder_free(pe_defs_build(d, r->fn, r->arg, &rc));
+	if (rc && rc != -EINVAL)
+		say(r, "services", "building the steps: %s", strerror(-rc));
+}
+
+static void report_cfg(void *arg, const char *where, const char *msg)
 {
 	cfg_verify_error(arg, where, "%s", msg);
+}
+
+struct counted {
+	struct pe_report to;
+	unsigned n;
+};
+
+static void count_err(void *arg, const char *where, const char *msg)
+{
+	struct counted *c = arg;
+
+	c->n++;
+	if (c->to.fn)
+		c->to.fn(c->to.arg, where, msg);
+}
+
+int pe_defs_verify(const struct pe_defs *d, pe_build_err_fn *err, void *arg)
+{
+	struct counted c = { { err, arg }, 0 };
+
+	verify_defs(&(struct pe_report){ count_err, &c }, d);
+	return c.n ? -EINVAL : 0;
 }
 
 static void verify_config(struct cfg_verify *v, const void *obj)
@@ -352,7 +420,6 @@ static void verify_config(struct cfg_verify *v, const void *obj)
 	const struct pe_config *c = obj;
 	const struct pe_defs *d = &c->defs;
 	char w[96];
-	int rc;
 
 	if (c->instance[strspn(c->instance, "abcdefghijklmnopqrstuvwxyz"
 				  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")])
@@ -380,14 +447,7 @@ static void verify_config(struct cfg_verify *v, const void *obj)
 				 "socket to hear its heartbeats");
 	if (c->role == PE_HA_SECONDARY && c->takeover_ms <= c->heartbeat_ms)
 		cfg_verify_error(v, "takeover-after", "must be longer than the heartbeat");
-	verify_devices(v, d);
-	for (unsigned i = 0; i < d->n_services; i++)
-		verify_service(v, d, i);
-
-	/* ambiguous steps only show once the steps are built: build them now,
-	 * so `-n` finds every mistake a reload would */
-	struct seq_builder *b = pe_defs_build(d, report_build, v, &rc);
-	seq_builder_free(b);
+	verify_defs(&(struct pe_report){ report_cfg, v }, d);
 }
 
 static const struct cfg_field config_rows[] = {
@@ -422,6 +482,8 @@ static const struct cfg_field config_rows[] = {
 	{ .key = "probe-recover", .type = CFG_UINT, CFG_AT(struct pe_config, probe_recover),
 	  .def = "5", .min = 1, .max = 1000 },
 	{ .key = "control", .type = CFG_STRING, CFG_AT(struct pe_config, control), .def = "" },
+	{ .key = "provisioning", .type = CFG_MAP, CFG_AT(struct pe_config, prov),
+	  .sub = &provchan_cfg_schema },
 	{ .key = "role", .type = CFG_ENUM, CFG_AT(struct pe_config, role), .names = ha_roles,
 	  .def = "primary" },
 	{ .key = "primary-control", .type = CFG_STRING, CFG_AT(struct pe_config, primary_control),
@@ -443,6 +505,25 @@ static const struct cfg_field config_rows[] = {
 
 const struct cfg_schema pe_config_schema =
 	CFG_SCHEMA("pkt-engine", struct pe_config, config_rows, verify_config);
+
+/*
+ * A provisioner's document: the definitions without the daemon's settings.
+ * interfaces are the engine's own (its sockets): a document leaves them
+ * out, and one that names them must name the running ones (pe_prov.c).
+ * The rules that need the interfaces run after they are filled in
+ * (pe_defs_verify), so this table checks only the shape.
+ */
+static const struct cfg_field push_rows[] = {
+	{ .key = "interfaces", .type = CFG_LIST_MAP, CFG_AT(struct pe_defs, interfaces),
+	  CFG_COUNT(struct pe_defs, n_interfaces), .sub = &iface_schema },
+	{ .key = "devices", .type = CFG_LIST_MAP, CFG_AT(struct pe_defs, devices),
+	  CFG_COUNT(struct pe_defs, n_devices), .sub = &device_schema },
+	{ .key = "services", .type = CFG_LIST_MAP, CFG_AT(struct pe_defs, services),
+	  CFG_COUNT(struct pe_defs, n_services), .sub = &service_schema },
+};
+
+const struct cfg_schema pe_push_schema =
+	CFG_SCHEMA("pkt-engine push", struct pe_defs, push_rows, NULL);
 
 /* ---- definitions -> sequence steps -------------------------------------------- */
 

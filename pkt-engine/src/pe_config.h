@@ -5,8 +5,9 @@
  * Two parts in one file: how the daemon runs (instance, packet back end,
  * workers, files) and the definitions it steers by (struct pe_defs:
  * interfaces, devices, services). The definitions are the one internal
- * model: today the YAML file fills it, later the provisioner will fill the
- * same struct; pe_defs_build() turns it into a sequence snapshot either way.
+ * model: the YAML file fills it, and so does a provisioner's push (the
+ * same rows, pe_push_schema; pe_prov.h); pe_defs_build() turns it into a
+ * sequence snapshot either way.
  */
 #ifndef LOOM_PE_CONFIG_H
 #define LOOM_PE_CONFIG_H
@@ -17,6 +18,7 @@
 #include <time.h>
 
 #include "common/cfg.h"
+#include "common/provchan.h"
 #include "common/sequence.h"
 
 #define PE_MAX_INTERFACES 16 /* == SEQ_MAX_PORTS */
@@ -135,10 +137,17 @@ struct pe_config {
 	char primary_control[PE_PATH_MAX]; /* secondary: the primary's control socket */
 	uint32_t heartbeat_ms;      /* heartbeats on the control socket (0: none) */
 	uint32_t takeover_ms;       /* secondary: silence before it takes over */
+	struct provchan_cfg prov;   /* `provisioning:` (listen "": not provisioned) */
 	struct pe_defs defs;
 };
 
 extern const struct cfg_schema pe_config_schema;
+/*
+ * A provisioner's push: `interfaces` (optional), `devices`, `services`,
+ * loaded into a struct pe_defs. Only the shape is checked: fill in the
+ * interfaces, then pe_defs_verify().
+ */
+extern const struct cfg_schema pe_push_schema;
 
 /* CLOCK_REALTIME in ms (what events and the snapshot are stamped with). */
 static inline uint64_t pe_real_ms(void)
@@ -165,6 +174,10 @@ static inline bool pe_mac_zero(const uint8_t m[6])
 	return !memcmp(m, z, 6);
 }
 
+/* Does a name the same interfaces as b? (They are open sockets or files:
+ * the definitions in force may change, the interfaces only by a restart.) */
+bool pe_defs_same_interfaces(const struct pe_defs *a, const struct pe_defs *b);
+
 /* Index of the interface named name in d, or -1. */
 int pe_defs_iface(const struct pe_defs *d, const char *name);
 
@@ -187,5 +200,12 @@ int pe_defs_in_place(const struct pe_defs *d, unsigned di);
 typedef void pe_build_err_fn(void *arg, const char *where, const char *msg);
 struct seq_builder *pe_defs_build(const struct pe_defs *defs, pe_build_err_fn *err, void *arg,
 				  int *rc);
+
+/*
+ * The rules of the definitions that span objects (references, the nat
+ * server last, ports, names) and the steps they build, as the file's
+ * loader checks them; each mistake goes to err (may be NULL). 0, or -EINVAL.
+ */
+int pe_defs_verify(const struct pe_defs *d, pe_build_err_fn *err, void *arg);
 
 #endif

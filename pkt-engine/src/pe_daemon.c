@@ -29,6 +29,7 @@
 #include "pe_daemon.h"
 #include "pe_dp.h"
 #include "pe_ha.h"
+#include "pe_prov.h"
 #include "pe_watch.h"
 
 #define PE_MAX_WORKERS 64
@@ -49,6 +50,7 @@ struct pe_daemon {
 	uint64_t eof_quiet_since;
 	struct pe_watch *watch;      /* probes and the control socket */
 	struct pe_ha *ha;            /* heartbeats, or standing by to take over */
+	struct pe_prov *prov;        /* the provisioner's pushes, if configured */
 	struct shm_seg *stats_seg;   /* loom.<instance>.stats */
 	struct seq_stats_hdr *stats; /* its header */
 	struct ev_handle *stats_h;
@@ -180,41 +182,61 @@ static int on_health_change(void *arg)
 
 /* ---- control thread callbacks ------------------------------------------------ */
 
-static void reload(struct pe_daemon *d)
+/*
+ * Put verified definitions in force: what a SIGHUP reload and a
+ * provisioner's push both do. 0, or a negative errno with the reason in
+ * why, the definitions in force unchanged.
+ */
+static int replace_defs(struct pe_daemon *d, const struct pe_defs *n, char *why, size_t whylen)
 {
-	struct pe_config *n = calloc(1, sizeof(*n));
-	struct pe_defs *old = malloc(sizeof(*old));
-	struct cfg_diag diag;
+	struct pe_defs *old;
 	int r;
 
-	if (!n || !old) {
-		log_err("reload: out of memory");
-		goto out;
+	if (!pe_defs_same_interfaces(n, &d->cfg->defs)) {
+		snprintf(why, whylen, "interfaces changed (restart to change them)");
+		return -EINVAL;
 	}
-	r = cfg_load_file(d->path, &pe_config_schema, n, &diag);
-	if (r < 0) {
-		for (unsigned i = 0; i < diag.n; i++)
-			log_err("reload: %s", diag.msg[i]);
-		log_err("reload of %s refused: the definitions in force stay", d->path);
-		goto out;
-	}
-	/* ports are open sockets or files: changing them needs a restart */
-	if (n->defs.n_interfaces != d->cfg->defs.n_interfaces ||
-	    memcmp(n->defs.interfaces, d->cfg->defs.interfaces, sizeof(n->defs.interfaces))) {
-		log_err("reload of %s refused: interfaces changed (restart to change them)",
-			d->path);
-		goto out;
+	if (!(old = malloc(sizeof(*old)))) {
+		snprintf(why, whylen, "out of memory");
+		return -ENOMEM;
 	}
 	/* the watch reads the definitions in force: swap them in, back on failure */
 	memcpy(old, &d->cfg->defs, sizeof(*old));
-	d->cfg->defs = n->defs;
+	d->cfg->defs = *n;
 	pe_watch_defs_changed(d->watch);
-	if (publish(d) < 0) {
+	if ((r = publish(d)) < 0) {
 		d->cfg->defs = *old;
 		pe_watch_defs_changed(d->watch);
+		snprintf(why, whylen, "publishing the snapshot: %s", strerror(-r));
 	}
-out:
 	free(old);
+	return r;
+}
+
+static int on_push(void *arg, const struct pe_defs *defs, char *why, size_t whylen)
+{
+	return replace_defs(arg, defs, why, whylen);
+}
+
+static void reload(struct pe_daemon *d)
+{
+	struct pe_config *n = calloc(1, sizeof(*n));
+	struct cfg_diag diag;
+	char why[CFG_DIAG_LEN];
+
+	if (!n) {
+		log_err("reload: out of memory");
+		return;
+	}
+	if (cfg_load_file(d->path, &pe_config_schema, n, &diag) < 0) {
+		for (unsigned i = 0; i < diag.n; i++)
+			log_err("reload: %s", diag.msg[i]);
+		log_err("reload of %s refused: the definitions in force stay", d->path);
+	} else {
+		pe_prov_keep(d->prov, &n->defs);
+		if (replace_defs(d, &n->defs, why, sizeof(why)) < 0)
+			log_err("reload of %s refused: %s", d->path, why);
+	}
 	free(n);
 }
 
@@ -474,6 +496,7 @@ static void teardown(struct pe_daemon *d)
 	ev_cancel(&d->eof_h);
 	ev_cancel(&d->stats_h);
 	metrics_close(d->metrics);
+	pe_prov_close(d->prov);
 	pe_ha_close(d->ha);
 	pe_watch_close(d->watch);
 	shm_seg_close(d->stats_seg);
@@ -538,6 +561,11 @@ int pe_daemon_run(const struct pe_config *cfg, const char *path)
 	}
 	if ((r = ev_timer_periodic_add(d.loop, 1000, on_reclaim, &d, &d.reclaim)) < 0)
 		goto out;
+	if (cfg->prov.listen[0] &&
+	    (r = pe_prov_open(d.loop, &cfg->prov, &d.cfg->defs, on_push, &d, &d.prov)) < 0) {
+		log_errno(r, "provisioning endpoint %s", cfg->prov.listen);
+		goto out;
+	}
 	if (cfg->backend == PE_IO_PCAP && cfg->exit_on_eof &&
 	    (r = ev_timer_periodic_add(d.loop, 50, on_eof_check, &d, &d.eof_h)) < 0)
 		goto out;

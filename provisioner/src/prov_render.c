@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * What each daemon is sent, from a version's document. The pkt-engine gets
- * each service as its resolved chain: the steps in the order the traffic
- * takes them (the package's, or the service's override), each with its
- * device's MAC, address and mode and its alternate, and the service's ACLs
- * in rule order. The svc-mgr gets the virtual services and NAT pools as the
- * `services:` of its own configuration. Beside the definitions, each
+ * What each daemon is sent, from a version's document, in the daemon's own
+ * configuration schema, so it reads a push with the rows it reads its file
+ * with. The pkt-engine gets `devices:` and `services:` of its definitions
+ * (pkt-engine/src/pe_config.c): every device with its pool's function, the
+ * interface of its segment and its alternate; every service as its chain in
+ * the order traffic takes it (the package's, or the service's override), its
+ * ports, the interface of its IP pool (where its clients arrive) and its
+ * ACLs in rule order. The svc-mgr gets the virtual services and NAT pools as
+ * the `services:` of its own configuration. Beside the definitions, each
  * rendering names its target and version; prov_render_document() is what
  * is pushed: the definitions alone.
  */
@@ -25,69 +28,170 @@ static const json_t *by_id(const json_t *doc, const char *table, json_int_t id)
 	return NULL;
 }
 
-static json_t *device(const json_t *doc, json_int_t id)
+static json_int_t ref(const json_t *o, const char *key)
 {
-	const json_t *d = by_id(doc, "devices", id);
-
-	if (!d)
-		return json_null();
-	return json_pack("{s:O, s:O, s:O, s:O, s:O, s:O}", "id", json_object_get(d, "id"),
-			 "name", json_object_get(d, "name"), "mac", json_object_get(d, "mac"),
-			 "address", json_object_get(d, "address"), "mode", json_object_get(d, "mode"),
-			 "segment", json_object_get(d, "segment"));
+	return json_integer_value(json_object_get(o, key));
 }
 
-static json_t *chain(const json_t *doc, const json_t *svc)
+/* The name of what o's key refers to in table, or NULL (none, or null). */
+static json_t *name_of(const json_t *doc, const char *table, const json_t *o,
+		       const char *key)
 {
-	const json_t *pkg = by_id(doc, "packages", json_integer_value(json_object_get(svc, "package")));
-	const json_t *fns = json_object_get(pkg, "functions");
+	return json_object_get(by_id(doc, table, ref(o, key)), "name");
+}
+
+/*
+ * A device as the engine's `devices:` has it: the engine reaches it on the
+ * interface of its segment. A device without a segment gets no interface,
+ * which the engine refuses by name if a push carries it.
+ */
+static json_t *engine_device(const json_t *doc, const json_t *d)
+{
+	const json_t *seg = by_id(doc, "segments", ref(d, "segment"));
+	json_t *ifc = name_of(doc, "interfaces", seg, "interface");
+	json_t *alt = name_of(doc, "devices", d, "alternate");
+	const json_t *fn = json_object_get(by_id(doc, "device_pools", ref(d, "pool")), "function");
+	json_t *o = json_pack("{s:O, s:O, s:O, s:O, s:O}", "name", json_object_get(d, "name"),
+			      "function", fn, "mac", json_object_get(d, "mac"),
+			      "address", json_object_get(d, "address"),
+			      "mode", json_object_get(d, "mode"));
+
+	if (ifc)
+		json_object_set(o, "interface", ifc);
+	if (alt)
+		json_object_set(o, "alternate", alt);
+	return o;
+}
+
+/* The device names in the order traffic crosses them: the package's, or the
+ * service's override (order[k]: the step taken k-th). */
+static json_t *engine_chain(const json_t *doc, const json_t *svc)
+{
 	const json_t *devs = json_object_get(svc, "devices");
 	const json_t *order = json_object_get(svc, "order");
-	json_t *steps = json_array();
+	json_t *chain = json_array();
 
 	for (size_t k = 0; k < json_array_size(devs); k++) {
-		size_t s = json_array_size(order) ? (size_t)json_integer_value(json_array_get(order, k)) : k;
-		json_int_t dev = json_integer_value(json_array_get(devs, s));
-		const json_t *d = by_id(doc, "devices", dev);
-		const json_t *alt = json_object_get(d, "alternate");
-		json_array_append_new(steps, json_pack("{s:I, s:O, s:o, s:o}", "step", (json_int_t)s,
-						       "function", json_array_get(fns, s),
-						       "device", device(doc, dev),
-						       "alternate", json_is_integer(alt) ?
-						       device(doc, json_integer_value(alt)) :
-						       json_null()));
+		size_t s = json_array_size(order) ? (size_t)json_integer_value(json_array_get(order, k))
+						  : k;
+		const json_t *d = by_id(doc, "devices", json_integer_value(json_array_get(devs, s)));
+		json_array_append(chain, json_object_get(d, "name"));
 	}
-	return steps;
+	return chain;
 }
 
 static int by_position(const void *a, const void *b)
 {
-	json_int_t x = json_integer_value(json_object_get(*(const json_t *const *)a, "position"));
-	json_int_t y = json_integer_value(json_object_get(*(const json_t *const *)b, "position"));
+	json_int_t x = ref(*(const json_t *const *)a, "position");
+	json_int_t y = ref(*(const json_t *const *)b, "position");
 
 	return (x > y) - (x < y);
 }
 
+/* The service's ACLs in rule order (ascending position). */
 static json_t *acls_of(const json_t *doc, json_int_t service)
 {
-	const json_t *arr = json_object_get(json_object_get(doc, "resources"), "acls"), *a;
-	const json_t **sel = calloc(json_array_size(arr) + 1, sizeof(*sel));
+	json_t *arr = json_object_get(json_object_get(doc, "resources"), "acls"), *a;
+	json_t **sel = calloc(json_array_size(arr) + 1, sizeof(*sel));
 	json_t *out = json_array();
 	size_t i, n = 0;
 
 	if (!sel)
 		return out;
 	json_array_foreach(arr, i, a)
-		if (json_integer_value(json_object_get(a, "service")) == service)
+		if (ref(a, "service") == service)
 			sel[n++] = a;
 	qsort(sel, n, sizeof(sel[0]), by_position);
-	for (i = 0; i < n; i++) {
-		json_t *c = json_deep_copy(sel[i]);
-		json_object_del(c, "service");
-		json_array_append_new(out, c);
-	}
+	for (i = 0; i < n; i++)
+		json_array_append(out, sel[i]);
 	free(sel);
 	return out;
+}
+
+/* A model port {port, port_end} is every port of port..port_end on the same
+ * chain: the engine's port with the rest as its dynamic range. */
+static json_t *engine_port(const json_t *p)
+{
+	json_int_t lo = ref(p, "port"), hi = ref(p, "port_end");
+
+	if (hi <= lo)
+		return json_pack("{s:I}", "port", lo);
+	return json_pack("{s:I, s:o}", "port", lo, "dynamic",
+			 json_sprintf("%" JSON_INTEGER_FORMAT "-%" JSON_INTEGER_FORMAT, lo + 1,
+				      hi));
+}
+
+/*
+ * The service's ACLs for its `proto` ports arriving on interface ifc, in
+ * rule order. The engine checks a service's rules where its clients
+ * arrive, on packets of the service's protocol: a rule for another
+ * ingress interface, or for ICMP, never matches there and is left out.
+ */
+static json_t *engine_acl(const json_t *acls, json_int_t ifc, const char *proto)
+{
+	const json_t *a;
+	json_t *out = json_array();
+	size_t i;
+
+	json_array_foreach(acls, i, a) {
+		const char *p = json_string_value(json_object_get(a, "protocol"));
+		json_t *src = json_object_get(a, "source");
+		json_int_t lo = ref(a, "port"), hi = ref(a, "port_end");
+		json_t *rule;
+
+		if ((json_is_integer(json_object_get(a, "interface")) && ref(a, "interface") != ifc) ||
+		    (strcmp(p, "any") && strcmp(p, proto)))
+			continue;
+		rule = json_pack("{s:s, s:s}", "action",
+				 !strcmp(json_string_value(json_object_get(a, "action")), "allow") ?
+				 "permit" : "deny", "protocol", p);
+		if (json_is_string(src))
+			json_object_set(rule, "client", src);
+		if (lo)
+			json_object_set_new(rule, "ports", hi > lo ?
+				json_sprintf("%" JSON_INTEGER_FORMAT "-%" JSON_INTEGER_FORMAT, lo, hi) :
+				json_sprintf("%" JSON_INTEGER_FORMAT, lo));
+		json_array_append_new(out, rule);
+	}
+	return out;
+}
+
+/*
+ * The engine serves one protocol per service: a model service with tcp and
+ * udp ports is two, the udp one named NAME/udp (a model name has no '/').
+ */
+static void engine_service(const json_t *doc, const json_t *svc, json_t *out)
+{
+	static const char *const protos[] = { "tcp", "udp" };
+	const json_t *pool = by_id(doc, "ip_pools", ref(svc, "pool"));
+	json_t *ifc = name_of(doc, "interfaces", pool, "interface");
+	json_t *acls = acls_of(doc, ref(svc, "id"));
+	bool named = false;
+
+	for (size_t k = 0; k < LOOM_ARRAY_SIZE(protos); k++) {
+		json_t *ports = json_array(), *o;
+		const json_t *p;
+		size_t i;
+
+		json_array_foreach(json_object_get(svc, "ports"), i, p)
+			if (!strcmp(json_string_value(json_object_get(p, "protocol")), protos[k]))
+				json_array_append_new(ports, engine_port(p));
+		if (!json_array_size(ports)) {
+			json_decref(ports);
+			continue;
+		}
+		o = json_pack("{s:o, s:O, s:s, s:o, s:o, s:o}", "name", named ?
+			      json_sprintf("%s/%s", json_string_value(json_object_get(svc, "name")),
+					   protos[k]) : json_deep_copy(json_object_get(svc, "name")),
+			      "address", json_object_get(svc, "address"), "protocol", protos[k],
+			      "ports", ports, "chain", engine_chain(doc, svc),
+			      "acl", engine_acl(acls, ref(pool, "interface"), protos[k]));
+		if (ifc)
+			json_object_set(o, "interface", ifc);
+		json_array_append_new(out, o);
+		named = true;
+	}
+	json_decref(acls);
 }
 
 /* 30000 -> "30000ms": durations as the daemons' schemas write them */
@@ -177,23 +281,16 @@ int prov_render(const json_t *doc, int64_t version, enum prov_target t, json_t *
 	if (t == PROV_TARGET_SVC_MGR) {
 		json_object_set_new(o, "services", svc_mgr_services(res));
 	} else {
-		const json_t *svcs = json_object_get(res, "services"), *s;
-		json_t *rendered = json_array();
+		json_t *devices = json_array(), *services = json_array();
+		const json_t *x;
 		size_t i;
 
-		json_object_set(o, "interfaces", json_object_get(res, "interfaces"));
-		json_object_set(o, "segments", json_object_get(res, "segments"));
-		json_array_foreach(svcs, i, s) {
-			json_int_t id = json_integer_value(json_object_get(s, "id"));
-			json_array_append_new(rendered, json_pack(
-				"{s:O, s:O, s:O, s:O, s:O, s:o, s:o}", "id", json_object_get(s, "id"),
-				"name", json_object_get(s, "name"),
-				"customer", json_object_get(s, "customer"),
-				"address", json_object_get(s, "address"),
-				"ports", json_object_get(s, "ports"),
-				"steps", chain(doc, s), "acls", acls_of(doc, id)));
-		}
-		json_object_set_new(o, "services", rendered);
+		json_array_foreach(json_object_get(res, "devices"), i, x)
+			json_array_append_new(devices, engine_device(doc, x));
+		json_array_foreach(json_object_get(res, "services"), i, x)
+			engine_service(doc, x, services);
+		json_object_set_new(o, "devices", devices);
+		json_object_set_new(o, "services", services);
 	}
 	*out = o;
 	return 0;

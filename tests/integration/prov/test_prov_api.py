@@ -273,8 +273,8 @@ def test_rollback_restores_a_previous_version(prov):
     # rendered for the daemons: the service's chain and the virtual services
     status, pe = prov.call("GET", f"versions/{now['version']}/render/pkt-engine", token=t)
     assert status == 200
-    steps = pe["services"][0]["steps"]
-    assert [s["device"]["mac"] for s in steps] == ["02:00:00:00:00:01"]
+    dev = {d["name"]: d for d in pe["devices"]}
+    assert [dev[n]["mac"] for n in pe["services"][0]["chain"]] == ["02:00:00:00:00:01"]
     status, sm = prov.call("GET", "versions/current/render/svc-mgr", token=t)
     assert status == 200 and sm["services"][0]["name"] == "www"
     assert sm["services"][0]["type"] == "lb"

@@ -548,18 +548,19 @@ Test(prov_render, pkt_engine_gets_the_chain_in_traffic_order)
 	post("acls",
 	  "{\"service\": 1, \"position\": 2, \"action\": \"deny\", \"protocol\": \"udp\"}");
 	cr_assert_eq(prov_render_version(&m, version(), PROV_TARGET_PKT_ENGINE, &out, &e), 0);
+	/* the engine's own definitions (pe_config.c): the chain by device name */
 	json_t *svc = json_array_get(json_object_get(out, "services"), 0);
-	json_t *steps = json_object_get(svc, "steps");
-	cr_assert_eq(json_array_size(steps), 2);
-	json_t *first = json_array_get(steps, 0), *second = json_array_get(steps, 1);
-	cr_assert_str_eq(json_string_value(json_object_get(first, "function")), "ids");
-	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(first, "device"),
-							  "mac")), "02:00:00:00:00:03");
-	cr_assert_str_eq(json_string_value(json_object_get(second, "function")), "firewall");
-	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(second, "alternate"),
-							  "name")), "fw1");
-	json_t *acls = json_object_get(svc, "acls");
-	cr_assert_eq(json_integer_value(json_object_get(json_array_get(acls, 0), "position")), 2);
+	json_t *chain = json_object_get(svc, "chain");
+	cr_assert_eq(json_array_size(chain), 2);
+	cr_assert_str_eq(json_string_value(json_array_get(chain, 0)), "ids1");
+	cr_assert_str_eq(json_string_value(json_array_get(chain, 1)), "fw2");
+	json_t *devs = json_object_get(out, "devices");
+	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(devs, 1), "alternate")),
+			 "fw1");
+	json_t *acl = json_object_get(svc, "acl");
+	cr_assert_eq(json_array_size(acl), 1, "the udp rule does not go to a tcp service");
+	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(acl, 0), "action")),
+			 "permit");
 	json_decref(out);
 	cr_assert_eq(prov_render_version(&m, 1, PROV_TARGET_SVC_MGR, &out, &e), 0);
 	cr_assert_eq(json_array_size(json_object_get(out, "services")), 0,

@@ -1,0 +1,161 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""The push to a packet engine, end to end (issue 7, done means 2): a service
+chain created only through loomctl reaches a running loom-pkt-engine over the
+provisioning channel and carries real traffic (curl through the chain, the
+firewall's nftables counters move); a change moves it to another firewall, a
+rollback brings it back; replacing the device (a new box behind the same
+device: every service that uses it is rendered again) moves the traffic to
+the new box; a document the engine cannot steer is refused, says why, and the
+traffic stays.
+
+The engine lab of tests/integration/engine (imported, not copied): client,
+engine, two firewalls (fw on e1, fw2 on e3) and nginx web1 in loopback mode
+behind a switch on e2. The provisioner's model has no second arm for a
+device, so the firewalls are one-armed here: each routes the service's
+packets and the replies back to the engine on the link it got them on.
+"""
+import importlib.util
+import json
+import os
+
+import pytest
+
+from conftest import Provisioner, _svc, wait_until
+
+_LAB = os.path.join(os.path.dirname(__file__), '..', 'engine', 'test_lab.py')
+_spec = importlib.util.spec_from_file_location('engine_lab', _LAB)
+_lab = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_lab)
+elab = _lab.elab            # the lab's fixture: namespaces, nginx, removed afterwards
+ns_run = _lab.ns_run
+
+W = _lab.W
+MAC = _lab.MAC
+
+
+@pytest.fixture
+def plab(elab, request):
+    """The lab with the engine provisioned over ipc by a provisioner of its own."""
+    if not (os.environ.get('LOOM_PROVISIONER') and _svc.LOOMCTL):
+        pytest.skip('LOOM_PROVISIONER and LOOM_CTL must be set')
+    # one-armed firewalls: back to the engine on the arm they were reached on
+    for fw, engine_addr in (('fw', '10.3.0.1'), ('fw2', '10.5.0.1')):
+        ns_run(elab.ns[fw], 'ip', 'route', 'replace', '10.9.0.0/24', 'via', engine_addr)
+    sock = f'ipc://{elab.tmp}/engine-prov.sock'
+    elab.start_engine(services='  []\n',
+                      top=f'probe-interval: 0ms\nprovisioning:\n  listen: "{sock}"')
+    prov = Provisioner(elab.tmp, extra=f'push-retry: 200ms\ntargets:\n'
+                       f'  - {{ name: eng, kind: pkt-engine, endpoint: "{sock}" }}\n')
+    try:
+        prov.start()
+        prov.token = prov.login()
+        elab.prov = prov
+        yield elab
+        prov.stop(timeout=10)
+        log = prov.log() + elab.logs()
+        assert 'Sanitizer' not in log and 'runtime error' not in log, log
+    finally:
+        if prov.running():
+            prov.kill()
+
+
+def loomctl(lab, *args):
+    """loomctl's API commands as a user types them; the JSON reply."""
+    r = _svc.sh(_svc.LOOMCTL, '--api', f'http://127.0.0.1:{lab.prov.port}', '--token',
+                lab.prov.token, '--json', *args, check=False)
+    assert r.returncode == 0, f'loomctl {" ".join(args)}: {r.stderr}'
+    return json.loads(r.stdout) if r.stdout.strip() else None
+
+
+def push_state(lab):
+    return loomctl(lab, 'push')[0]
+
+
+def served_through(lab, box, other):
+    """Until a curl is answered by web1 and crossed box both ways, not other."""
+    def once():
+        a0, o0 = lab.fw_counters(box), lab.fw_counters(other)
+        r = lab.curl(80, timeout=2)
+        if r.returncode or 'hello from web1' not in r.stdout:
+            return False
+        a1, o1 = lab.fw_counters(box), lab.fw_counters(other)
+        return a1[0] > a0[0] and a1[1] > a0[1] and o1 == o0
+    wait_until(once, 20, step=0.3, what=f'curl through {box} (not {other})')
+
+
+def model(lab):
+    """The engine's interfaces, segments and devices, a package and the
+    service shop (W:80 through fw to web1): only through loomctl."""
+    ids = {}
+    for name in ('e0', 'e1', 'e2', 'e3'):
+        ids[name] = loomctl(lab, 'interfaces', 'create', f'name={name}')['id']
+    for name, ifc, prefix in (('fw-link', 'e1', '10.3.0.0/24'), ('apps', 'e2', '10.4.0.0/24'),
+                              ('fw2-link', 'e3', '10.5.0.0/24')):
+        ids[name] = loomctl(lab, 'segments', 'create', f'name={name}',
+                            f'interface={ids[ifc]}', f'prefix={prefix}')['id']
+    ids['public'] = loomctl(lab, 'ip-pools', 'create', 'name=public',
+                            f'interface={ids["e0"]}', 'prefix=10.9.0.0/24')['id']
+    ids['fws'] = loomctl(lab, 'device-pools', 'create', 'name=fws', 'function=firewall',
+                         'brand=nftables')['id']
+    ids['srvs'] = loomctl(lab, 'device-pools', 'create', 'name=srvs', 'function=server',
+                          'brand=nginx')['id']
+    ids['fw'] = loomctl(lab, 'devices', 'create', 'name=fw', f'pool={ids["fws"]}',
+                        f'segment={ids["fw-link"]}', f'mac={MAC["f0"]}',
+                        'address=10.3.0.2', 'mode=alias')['id']
+    ids['web1'] = loomctl(lab, 'devices', 'create', 'name=web1', f'pool={ids["srvs"]}',
+                          f'segment={ids["apps"]}', f'mac={MAC["s1"]}',
+                          'address=10.4.0.11', 'mode=loopback')['id']
+    ids['pkg'] = loomctl(lab, 'packages', 'create', 'name=fw-web',
+                         'functions=["firewall", "server"]')['id']
+    ids['acme'] = loomctl(lab, 'customers', 'create', 'name=acme')['id']
+    ids['shop'] = loomctl(lab, 'services', 'create', 'name=shop', f'customer={ids["acme"]}',
+                          f'package={ids["pkg"]}', f'pool={ids["public"]}', f'address={W}',
+                          f'devices=[{ids["fw"]}, {ids["web1"]}]',
+                          'ports=[{"protocol": "tcp", "port": 80}]')['id']
+    return ids
+
+
+def test_a_chain_from_loomctl_carries_traffic_follows_a_rollback_and_a_replaced_device(plab):
+    lab = plab
+    ids = model(lab)
+    first = loomctl(lab, 'version', 'show', 'current')['version']
+    served_through(lab, 'fw', 'fw2')
+    wait_until(lambda: push_state(lab)['acked'] == first, 5, what='the push acknowledged')
+    assert "applied the provisioner's version" in lab.logs()
+    chains = {c['service']: c for c in lab.loomctl('chain', 'list')['chains']}
+    assert chains['shop']['chain'] == 'fw > web1' and chains['shop']['packets'] > 0, chains
+
+    # a change: the service through fw2 (a device of its own)
+    fw2 = loomctl(lab, 'devices', 'create', 'name=fw2', f'pool={ids["fws"]}',
+                  f'segment={ids["fw2-link"]}', f'mac={MAC["g0"]}', 'address=10.5.0.2',
+                  'mode=alias')['id']
+    loomctl(lab, 'services', 'update', str(ids['shop']), f'devices=[{fw2}, {ids["web1"]}]')
+    served_through(lab, 'fw2', 'fw')
+
+    # a rollback restores the chain through fw, and the traffic follows
+    back = loomctl(lab, 'version', 'rollback', str(first))['version']
+    served_through(lab, 'fw', 'fw2')
+    wait_until(lambda: push_state(lab)['acked'] == back, 5, what='the rollback acknowledged')
+
+    # the device replaced: fw is now the box on e3; every service using it follows
+    loomctl(lab, 'devices', 'update', str(ids['fw']), f'mac={MAC["g0"]}',
+            f'segment={ids["fw2-link"]}', 'address=10.5.0.2')
+    served_through(lab, 'fw2', 'fw')
+    replaced = loomctl(lab, 'version', 'show', 'current')['version']
+    wait_until(lambda: push_state(lab)['acked'] == replaced, 5, what='the replacement acked')
+
+    # a document the engine cannot steer (a pool with no interface: where
+    # would its clients arrive?) is refused with the reason; the traffic stays
+    pool = loomctl(lab, 'ip-pools', 'create', 'name=nowhere', 'prefix=10.8.0.0/24')['id']
+    good = loomctl(lab, 'version', 'show', 'current')['version']
+    loomctl(lab, 'services', 'create', 'name=lost', f'customer={ids["acme"]}',
+            f'package={ids["pkg"]}', f'pool={pool}', 'address=10.8.0.1',
+            f'devices=[{ids["fw"]}, {ids["web1"]}]', 'ports=[{"protocol": "tcp", "port": 80}]')
+    bad = loomctl(lab, 'version', 'show', 'current')['version']
+    wait_until(lambda: push_state(lab)['refused'] == bad, 5, what='the refusal recorded')
+    state = push_state(lab)
+    assert state['acked'] == good and not state['in_step'], state
+    assert "services[1]" in state['message'] and 'interface' in state['message'], state
+    served_through(lab, 'fw2', 'fw')
+    stats = lab.stop_engine()
+    assert stats['forward'] > 0 and stats['reply'] > 0
