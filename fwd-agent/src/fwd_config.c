@@ -293,6 +293,7 @@ static const struct cfg_field config_rows[] = {
 	{ .key = "static-routes", .type = CFG_LIST_MAP, CFG_AT(struct fwd_config, routes),
 	  CFG_COUNT(struct fwd_config, n_routes), .sub = &route_schema },
 	{ .key = "user", .type = CFG_STRING, CFG_AT(struct fwd_config, user), .def = "" },
+	{ .key = "metrics", .type = CFG_STRING, CFG_AT(struct fwd_config, metrics), .def = "" },
 	{ .key = "stats-file", .type = CFG_STRING, CFG_AT(struct fwd_config, stats_file),
 	  .def = "" },
 	{ .key = "exit-on-eof", .type = CFG_BOOL, CFG_AT(struct fwd_config, exit_on_eof),

@@ -101,6 +101,7 @@ struct fwd_config {
 	unsigned n_routes;
 	char user[32];               /* drop to this user after set-up ("" : stay) */
 	char stats_file[FWD_PATH_MAX]; /* counters written here at exit ("" : none) */
+	char metrics[64];            /* Prometheus endpoint, "host:port" ("": none) */
 	bool exit_on_eof;            /* pcap: stop once the input is done and quiet */
 	bool ingress_filter;         /* afpacket: keep the kernel off transit packets */
 

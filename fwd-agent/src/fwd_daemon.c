@@ -5,6 +5,7 @@
  * expiry and signals, while the workers move packets.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <grp.h>
 #include <inttypes.h>
@@ -22,6 +23,7 @@
 #include "common/ev.h"
 #include "common/daemon.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/priv.h"
 #include "common/str.h"
 #include "fwd_daemon.h"
@@ -51,6 +53,7 @@ struct fwd_daemon {
 	uint64_t open_since_ms;  /* when held punts were last seen going from none to some */
 	uint64_t eof_quiet_since;
 	uint64_t io_stats[PKTIO__ST_MAX]; /* summed over the queues when the I/O closes */
+	struct metrics *metrics;
 	int exit_code;
 };
 
@@ -422,8 +425,93 @@ static void write_stats(struct fwd_daemon *d)
 	fclose(f);
 }
 
+/* ---- metrics (docs/fwd-agent.md "Metrics"): the same counters as the stats file ---- */
+
+/* Label values from the enum names: FWD_C_FIXED_HIT -> "fixed_hit". */
+#define ENUM_NAME(name, str) #name,
+static const char *const dp_names[] = { FWD_CTR_LIST(ENUM_NAME) };
+static const char *const upd_names[] = { FWD_UPD_LIST(ENUM_NAME) };
+static const char *const mgr_names[] = { FWD_MGR_CTR_LIST(ENUM_NAME) };
+#undef ENUM_NAME
+
+static const char *label(const char *enum_name, size_t prefix, char *buf, size_t len)
+{
+	size_t i;
+
+	for (i = 0; enum_name[prefix + i] && i + 1 < len; i++)
+		buf[i] = (char)tolower((unsigned char)enum_name[prefix + i]);
+	buf[i] = '\0';
+	return buf;
+}
+
+static void fill_metrics(void *arg, struct metrics_out *o)
+{
+	struct fwd_daemon *d = arg;
+	struct fwd_aff_stats as;
+	char idx[12], name[48];
+
+	metrics_family(o, "loom_fwd_packets_total", METRICS_COUNTER,
+		       "The data path's counters (received, hits, punts, drops...), all workers.");
+	for (unsigned c = 0; c < FWD_C__COUNT; c++) {
+		uint64_t sum = 0;
+		for (unsigned w = 0; w < d->workers_ready; w++)
+			sum += fwd_worker_ctr(&d->workers[w], c);
+		metrics_sample(o, "loom_fwd_packets_total", "event",
+			       label(dp_names[c], strlen("FWD_C_"), name, sizeof(name)), NULL, NULL,
+			       NULL, NULL, sum);
+	}
+	memset(&as, 0, sizeof(as));
+	fwd_aff_get_stats(d->aff, &as);
+	metrics_family(o, "loom_fwd_updates_total", METRICS_COUNTER,
+		       "Affinity updates from managers, by outcome.");
+	for (unsigned u = 0; u < FWD_UPD__COUNT; u++)
+		metrics_sample(o, "loom_fwd_updates_total", "result",
+			       label(upd_names[u], strlen("FWD_UPD_"), name, sizeof(name)), NULL, NULL,
+			       NULL, NULL, as.upd[u]);
+	metrics_family(o, "loom_fwd_fixed_affinities", METRICS_GAUGE, "Fixed affinities held.");
+	metrics_sample(o, "loom_fwd_fixed_affinities", NULL, NULL, NULL, NULL, NULL, NULL,
+		       as.nfixed);
+	metrics_family(o, "loom_fwd_wildcard_affinities", METRICS_GAUGE, "Wildcards held.");
+	metrics_sample(o, "loom_fwd_wildcard_affinities", NULL, NULL, NULL, NULL, NULL, NULL,
+		       as.nwild);
+	metrics_family(o, "loom_fwd_affinity_events_total", METRICS_COUNTER,
+		       "Fixed affinities expired, evicted for room, byte thresholds reported.");
+	metrics_sample(o, "loom_fwd_affinity_events_total", "event", "expired", NULL, NULL, NULL,
+		       NULL, as.expired);
+	metrics_sample(o, "loom_fwd_affinity_events_total", "event", "evicted", NULL, NULL, NULL,
+		       NULL, as.evicted);
+	metrics_sample(o, "loom_fwd_affinity_events_total", "event", "reported", NULL, NULL, NULL,
+		       NULL, as.reported);
+	metrics_family(o, "loom_fwd_manager_messages_total", METRICS_COUNTER,
+		       "Per configured manager: messages, punts, denies, returned packets.");
+	for (unsigned m = 0; d->mgrs && m < d->cfg->n_managers; m++) {
+		snprintf(idx, sizeof(idx), "%u", m);
+		for (unsigned c = 0; c < FWD_MGR__COUNT; c++)
+			metrics_sample(o, "loom_fwd_manager_messages_total", "manager", idx, "event",
+				       label(mgr_names[c], strlen("FWD_MGR_"), name, sizeof(name)),
+				       NULL, NULL, fwd_mgr_counter(d->mgrs, m, c));
+	}
+	metrics_family(o, "loom_fwd_manager_connected", METRICS_GAUGE,
+		       "1 while the channel to the manager is up.");
+	for (unsigned m = 0; d->mgrs && m < d->cfg->n_managers; m++) {
+		snprintf(idx, sizeof(idx), "%u", m);
+		metrics_sample(o, "loom_fwd_manager_connected", "manager", idx, NULL, NULL, NULL,
+			       NULL, fwd_mgr_connected(d->mgrs, m));
+	}
+	if (d->repl) {
+		struct repl_counters rc;
+		fwd_repl_counters(d->repl, &rc);
+		metrics_family(o, "loom_fwd_replication_total", METRICS_COUNTER,
+			       "Peer mode: replication of fixed affinities (common/repl counters).");
+		for (unsigned c = 0; c < REPL_C_COUNT; c++)
+			metrics_sample(o, "loom_fwd_replication_total", "event", repl_counter_name(c),
+				       NULL, NULL, NULL, NULL, rc.c[c]);
+	}
+}
+
 static void teardown(struct fwd_daemon *d)
 {
+	metrics_close(d->metrics);
 	atomic_store(&d->dp.stop, true);
 	/* a worker asleep in pktio_wait() would see the stop only at its
 	 * timeout, while its rings fill up: wake them all now */
@@ -704,6 +792,11 @@ int fwd_daemon_run(const struct fwd_config *cfg)
 		   cfg->instance, d.nworkers, d.nworkers == 1 ? "" : "s", cfg->n_interfaces,
 		   cfg->n_interfaces == 1 ? "" : "s", cfg->n_managers,
 		   cfg->n_managers == 1 ? "" : "s", d.repl ? ", peer mode" : "");
+	if (cfg->metrics[0] &&
+	    (r = metrics_open(d.loop, cfg->metrics, fill_metrics, &d, &d.metrics)) < 0) {
+		log_errno(r, "serving metrics on %s", cfg->metrics);
+		goto out;
+	}
 	loom_daemon_ready(); /* a supervisor waiting for READY=1 may go on */
 	r = ev_run(d.loop);
 	log_notice("stopping");
