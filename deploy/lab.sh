@@ -259,6 +259,7 @@ instance: $INST-mgr
 host-name: $NS_RTR
 address: 10.2.0.1
 listen: [ "ipc://$RUN/ipc/mgr.sock" ]
+metrics: 127.0.0.1:9102
 $2
 services:
   - name: web
@@ -287,6 +288,7 @@ EOF
 
 lab_conf_loom_fwd_agent() {
 	printf '%s\n' "instance: $INST" "host-name: $NS_RTR" "backend: afpacket" "$2" \
+		"metrics: 127.0.0.1:9101" \
 		"interfaces:" "  - name: rtr0" "  - name: lbr0" "  - name: reng" "managers:" \
 		"  - endpoint: ipc://$RUN/ipc/mgr.sock" >"$1"
 	echo "$NS_RTR"
@@ -298,6 +300,7 @@ lab_conf_loom_pkt_engine() {
 	cat >"$1" <<EOF
 instance: $INST-eng
 backend: afpacket
+metrics: 127.0.0.1:9103
 interfaces:
   - { name: e0, role: client, gateway-mac: "$MAC_RENG" }
   - { name: e1, role: device }
@@ -475,6 +478,8 @@ up() {
 	local ctl=$BUILD/provisioner/loomctl/loomctl
 	[[ $ctl = /* ]] || ctl=./$ctl
 	echo "       $ctl -i $INST affinity stats"
+	echo "       ip netns exec $NS_RTR curl -s 127.0.0.1:9101/metrics   (9102 the manager," \
+		"http://10.1.0.1:8080/metrics the provisioner; the engine's on 9103 in $NS_ENG)"
 	echo "       the logs: $logs"
 	echo "  remove it with: deploy/lab.sh down"
 	[ "$ok" -eq "${#SERVERS[@]}" ] && [ "$vip" -eq 6 ] && [ "$chain" -eq 3 ] && [ "$fw" -eq 2 ] &&
