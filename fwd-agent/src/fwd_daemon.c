@@ -23,11 +23,11 @@
 #include "common/ev.h"
 #include "common/daemon.h"
 #include "common/log.h"
+#include "common/nft_filter.h"
 #include "common/metrics.h"
 #include "common/priv.h"
 #include "common/str.h"
 #include "fwd_daemon.h"
-#include "fwd_nft.h"
 #include "fwd_repl.h"
 
 struct fwd_daemon {
@@ -541,7 +541,7 @@ static void teardown(struct fwd_daemon *d)
 	}
 	pktio_close(d->dp.io);
 	d->dp.io = NULL;
-	fwd_nft_release(); /* host mode: the kernel forwards again from here on */
+	nft_filter_release(); /* host mode: the kernel forwards again from here on */
 	if (d->workers)
 		write_stats(d);
 	for (unsigned i = 0; d->workers && i < d->workers_ready; i++)
@@ -769,7 +769,7 @@ int fwd_daemon_run(const struct fwd_config *cfg)
 		const char *names[FWD_MAX_INTERFACES];
 		for (unsigned i = 0; i < cfg->n_interfaces; i++)
 			names[i] = cfg->interfaces[i].name;
-		if ((r = fwd_nft_install(cfg->instance, names, cfg->n_interfaces,
+		if ((r = nft_filter_install(cfg->instance, names, cfg->n_interfaces,
 					    cfg->mode == FWD_MODE_HOST)) < 0)
 			goto out;
 	}

@@ -471,6 +471,8 @@ static const struct cfg_field config_rows[] = {
 	  .def = "false" },
 	{ .key = "user", .type = CFG_STRING, CFG_AT(struct pe_config, user), .def = "" },
 	{ .key = "metrics", .type = CFG_STRING, CFG_AT(struct pe_config, metrics), .def = "" },
+	{ .key = "ingress-filter", .type = CFG_BOOL, CFG_AT(struct pe_config, ingress_filter),
+	  .def = "true" },
 	{ .key = "stats-file", .type = CFG_STRING, CFG_AT(struct pe_config, stats_file),
 	  .def = "" },
 	{ .key = "exit-on-eof", .type = CFG_BOOL, CFG_AT(struct pe_config, exit_on_eof),

@@ -128,6 +128,7 @@ struct pe_config {
 	char user[32];
 	char stats_file[PE_PATH_MAX];
 	char metrics[64];            /* Prometheus endpoint, "host:port" ("": none) */
+	bool ingress_filter;         /* afpacket: keep the kernel off transit packets */
 	bool exit_on_eof;
 	uint32_t probe_interval_ms; /* 0: no probes */
 	uint32_t probe_fail;        /* unanswered in a row: down */

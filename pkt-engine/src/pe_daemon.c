@@ -23,6 +23,7 @@
 #include "common/metrics.h"
 #include "common/daemon.h"
 #include "common/log.h"
+#include "common/nft_filter.h"
 #include "common/priv.h"
 #include "common/workers.h"
 #include "shm/seg.h"
@@ -329,6 +330,15 @@ static int open_io(struct pe_daemon *d)
 	r = pktio_open(&pc, &d->dp.io);
 	if (r < 0)
 		return log_errno(r, "opening the %s packet back end", pc.backend);
+	if (c->backend == PE_IO_AFPACKET && c->ingress_filter) {
+		/* the kernel would route (or reject) every service packet the
+		 * engine steers: a second, wasted trip through its stack */
+		const char *names[PE_MAX_INTERFACES];
+		for (unsigned i = 0; i < defs->n_interfaces; i++)
+			names[i] = defs->interfaces[i].name;
+		if ((r = nft_filter_install(c->instance, names, defs->n_interfaces, false)) < 0)
+			return r;
+	}
 	return 0;
 }
 

@@ -1,17 +1,16 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * The ingress filter. AF_PACKET taps a copy of every packet; the kernel
- * would still route (or reject) the transit ones itself. A netdev ingress
- * chain on the agent's interfaces drops unicast packets that are not for
- * this host: the agent forwards those. Packets for the host's own
+ * The ingress filter of the data planes (nft_filter.h). A netdev ingress
+ * chain on the daemon's interfaces drops unicast packets that are not for
+ * this host: the daemon forwards those. Packets for the host's own
  * addresses, broadcasts, multicasts (ARP, neighbour discovery, routing
- * protocols) go on to the kernel. The chain runs after the packet taps, so
- * the agent still sees everything.
+ * protocols, the engine's probes) go on to the kernel. The chain runs after
+ * the packet taps, so the daemon still sees everything.
  *
- * Router mode leaves the table in place when the agent exits: a restarted
- * or upgraded agent takes over the same interfaces, and in between the
- * kernel must not forward untranslated packets of flows the agent owns.
- * Host mode ties it to the agent's life instead (fwd_nft.h).
+ * By default the table stays when the daemon exits: a restarted or upgraded
+ * one takes over the same interfaces, and in between the kernel must not
+ * forward untranslated packets of flows it owns. The agent's host mode ties
+ * it to the agent's life instead (owned).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,7 +22,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
-#include "fwd_nft.h"
+#include "common/nft_filter.h"
 
 extern char **environ;
 
@@ -88,7 +87,7 @@ static int run_nft(const char *script, bool quiet)
 static int owner_fd = -1;
 static pid_t owner_pid;
 
-void fwd_nft_release(void)
+void nft_filter_release(void)
 {
 	int st;
 
@@ -140,11 +139,11 @@ static int install_owned(const char *instance, const char *const *ifnames, unsig
 		struct timespec ts = { 0, 20 * 1000 * 1000 };
 		nanosleep(&ts, NULL);
 	}
-	fwd_nft_release();
+	nft_filter_release();
 	return -ETIMEDOUT;
 }
 
-int fwd_nft_install(const char *instance, const char *const *ifnames, unsigned n, bool owned)
+int nft_filter_install(const char *instance, const char *const *ifnames, unsigned n, bool owned)
 {
 	char script[8192];
 	size_t o = 0;
