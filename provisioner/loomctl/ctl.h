@@ -336,6 +336,26 @@ int ctl_cmd_chain_show(const struct ctl_opts *o, const char *service);
 int ctl_cmd_device_list(const struct ctl_opts *o);
 int ctl_cmd_engine_stats(const struct ctl_opts *o);
 
+/* ---- documents for other programs (the provisioner's statistics) ----------- */
+
+/*
+ * A loom-pkt-engine's tables as one JSON document, the objects of `chain
+ * list --json` and `device list --json`: {"instance", "definitions-version",
+ * "generation", "statistics" (false: no loom.<i>.stats, no packet counts),
+ * "chains": [...], "devices": [...]}. Each call attaches, copies, validates
+ * and detaches (the thread is registered as a reader only meanwhile); it
+ * does not print. 0 and *out a new reference, or a negative errno: those
+ * of ctl_snap_copy(), -EBADMSG an invalid snapshot, -ENOMEM.
+ */
+int ctl_engine_doc(const char *instance, json_t **out);
+/*
+ * A loom-svc-mgr's services snapshot the same way: {"instance",
+ * "generation", "agents", "flows", "services": [...]}, each service as
+ * `service show --json` shows it, with its backends. Errors as
+ * ctl_svcs_read().
+ */
+int ctl_svcmgr_doc(const char *instance, json_t **out);
+
 /* Names shared by the service and flow views ("lb", "established", ...);
  * a number in buf for a value this loomctl does not know. */
 const char *ctl_svc_type_name(uint8_t type, char *buf, size_t len);

@@ -119,31 +119,41 @@ static void seq_free(struct seq_copy_all *s)
 	free(s);
 }
 
-/* Both segments, or an explanation and the exit code (*out NULL). */
-static int open_all(const struct ctl_opts *o, struct seq_copy_all **out)
+/* The sequence table (required) and the statistics (if there are any). */
+static int load(const char *instance, struct seq_copy_all **out)
 {
 	struct seq_copy_all *s = calloc(1, sizeof(*s));
 	int r;
 
 	*out = NULL;
-	if (!s) {
+	if (!s)
+		return -ENOMEM;
+	if ((r = read_table(instance, s)) < 0) {
+		seq_free(s);
+		return r;
+	}
+	s->have_stats = read_stats(instance, s);
+	*out = s;
+	return 0;
+}
+
+/* Both segments, or an explanation and the exit code (*out NULL). */
+static int open_all(const struct ctl_opts *o, struct seq_copy_all **out)
+{
+	int r = load(o->instance, out);
+
+	if (r == -ENOMEM) {
 		fprintf(stderr, "loomctl: out of memory\n");
 		return CTL_EXIT_FAIL;
 	}
-	r = read_table(o->instance, s);
 	if (r == -ENODATA || r == -EBADMSG) {
 		fprintf(stderr, "loomctl: loom.%s.sequence: %s\n", o->instance,
 			r == -ENODATA ? "nothing published yet" : "the snapshot is invalid");
-		seq_free(s);
 		return CTL_EXIT_FAIL;
 	}
-	if (r < 0) {
-		seq_free(s);
+	if (r < 0)
 		return ctl_open_error(o->instance, "sequence", "loom-pkt-engine", "sequence",
 				      SEQ_SNAP_VERSION, r);
-	}
-	s->have_stats = read_stats(o->instance, s);
-	*out = s;
 	return CTL_EXIT_OK;
 }
 
@@ -465,6 +475,47 @@ int ctl_cmd_chain_show(const struct ctl_opts *o, const char *name)
 
 /* ---- device list ------------------------------------------------------------------ */
 
+/* The health flags of device i: the prober's, or the snapshot's state alone
+ * without statistics. */
+static uint32_t dev_flags(const struct seq_copy_all *s, uint32_t i)
+{
+	if (s->have_stats && i < SEQ_STATS_DEVICES)
+		return s->health[i].flags;
+	return s->v.devices[i].state ? SEQ_H_DOWN : 0;
+}
+
+static json_t *j_device(const struct seq_copy_all *s, uint32_t i)
+{
+	const struct seq_device *d = &s->v.devices[i];
+	char name[SEQ_NAME_LEN + 1], alt[SEQ_NAME_LEN + 1], mac[20];
+	uint32_t flags = dev_flags(s, i);
+	bool probed = flags & SEQ_H_PROBED;
+	json_t *j = json_object();
+
+	dev_name(s, i, name);
+	dev_name(s, d->alternate, alt);
+	mac_text(d->mac, mac, sizeof(mac));
+	ctl_json_set(j, "name", json_string(name));
+	ctl_json_set(j, "mac", json_string(mac));
+	ctl_json_set(j, "mode", json_string(seq_mode_str(d->mode)));
+	ctl_json_set(j, "state", json_string(flags & SEQ_H_DOWN ? "down" : "up"));
+	ctl_json_set(j, "alternate-in-place", json_boolean(flags & SEQ_H_STANDIN));
+	ctl_json_set(j, "alternate", d->alternate == SEQ_NONE ? json_null() : json_string(alt));
+	ctl_json_set(j, "probed", json_boolean(probed));
+	if (probed) {
+		ctl_json_set(j, "probes-sent", ctl_json_u64(s->health[i].sent));
+		ctl_json_set(j, "probes-answered", ctl_json_u64(s->health[i].answered));
+		ctl_json_set(j, "rtt-us", ctl_json_u64(s->health[i].rtt_ns / 1000));
+		ctl_json_set(j, "last-ok-ms", ctl_json_u64(s->health[i].last_ok_ms));
+		ctl_json_set(j, "changes", ctl_json_u64(s->health[i].changes));
+	}
+	if (s->have_stats && i < SEQ_STATS_DEVICES) {
+		ctl_json_set(j, "packets", ctl_json_u64(s->dev[i].packets));
+		ctl_json_set(j, "bytes", ctl_json_u64(s->dev[i].bytes));
+	}
+	return j;
+}
+
 static const struct ctl_tbl_col dev_cols[] = {
 	{ "DEVICE", false }, { "MAC", false },    { "MODE", false },   { "STATE", false },
 	{ "ALTERNATE", false }, { "PROBES", true }, { "RTT", true },   { "LAST-OK", true },
@@ -499,38 +550,16 @@ int ctl_cmd_device_list(const struct ctl_opts *o)
 		char name[SEQ_NAME_LEN + 1], alt[SEQ_NAME_LEN + 1], mac[20];
 		char probes[48] = "-", rtt[24] = "-", ok[24] = "-", pk[24] = "-", by[24] = "-";
 		bool stats = s->have_stats && i < SEQ_STATS_DEVICES;
-		uint32_t flags = stats ? s->health[i].flags : (d->state ? SEQ_H_DOWN : 0);
+		uint32_t flags = dev_flags(s, i);
 		bool probed = flags & SEQ_H_PROBED;
 
+		if (o->json) {
+			ctl_json_val(&jw, j_device(s, i));
+			continue;
+		}
 		dev_name(s, i, name);
 		dev_name(s, d->alternate, alt);
 		mac_text(d->mac, mac, sizeof(mac));
-		if (o->json) {
-			json_t *j = json_object();
-			ctl_json_set(j, "name", json_string(name));
-			ctl_json_set(j, "mac", json_string(mac));
-			ctl_json_set(j, "mode", json_string(seq_mode_str(d->mode)));
-			ctl_json_set(j, "state", json_string(flags & SEQ_H_DOWN ? "down" : "up"));
-			ctl_json_set(j, "alternate-in-place", json_boolean(flags & SEQ_H_STANDIN));
-			ctl_json_set(j, "alternate", d->alternate == SEQ_NONE ? json_null()
-							: json_string(alt));
-			ctl_json_set(j, "probed", json_boolean(probed));
-			if (probed) {
-				ctl_json_set(j, "probes-sent", ctl_json_u64(s->health[i].sent));
-				ctl_json_set(j, "probes-answered",
-					     ctl_json_u64(s->health[i].answered));
-				ctl_json_set(j, "rtt-us", ctl_json_u64(s->health[i].rtt_ns / 1000));
-				ctl_json_set(j, "last-ok-ms",
-					     ctl_json_u64(s->health[i].last_ok_ms));
-				ctl_json_set(j, "changes", ctl_json_u64(s->health[i].changes));
-			}
-			if (stats) {
-				ctl_json_set(j, "packets", ctl_json_u64(s->dev[i].packets));
-				ctl_json_set(j, "bytes", ctl_json_u64(s->dev[i].bytes));
-			}
-			ctl_json_val(&jw, j);
-			continue;
-		}
 		if (probed) {
 			snprintf(probes, sizeof(probes), "%" PRIu64 "/%" PRIu64,
 				 s->health[i].answered, s->health[i].sent);
@@ -603,4 +632,37 @@ int ctl_cmd_engine_stats(const struct ctl_opts *o)
 	}
 	seq_free(s);
 	return ctl_finish(o->json ? &jw : NULL, err);
+}
+
+/* ---- one document for other programs ------------------------------------------------ */
+
+int ctl_engine_doc(const char *instance, json_t **out)
+{
+	struct seq_copy_all *s;
+	int r = load(instance, &s);
+
+	*out = NULL;
+	if (r < 0)
+		return r;
+	json_t *doc = json_object(), *chains = json_array(), *devs = json_array();
+	if (!doc || !chains || !devs) {
+		json_decref(doc);
+		json_decref(chains);
+		json_decref(devs);
+		seq_free(s);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < s->v.n_stats; i++)
+		json_array_append_new(chains, j_slot(s, i));
+	for (uint32_t i = 0; i < s->v.n_devices; i++)
+		json_array_append_new(devs, j_device(s, i));
+	ctl_json_set(doc, "instance", json_string(instance));
+	ctl_json_set(doc, "definitions-version", ctl_json_u64(s->v.hdr->defs_version));
+	ctl_json_set(doc, "generation", ctl_json_u64(s->generation));
+	ctl_json_set(doc, "statistics", json_boolean(s->have_stats));
+	ctl_json_set(doc, "chains", chains);
+	ctl_json_set(doc, "devices", devs);
+	seq_free(s);
+	*out = doc;
+	return 0;
 }

@@ -472,3 +472,32 @@ int ctl_cmd_backend_list(const struct ctl_opts *o, const char *service)
 	ctl_svcs_free(&s);
 	return ctl_finish(o->json ? &jw : NULL, err);
 }
+
+/* ---- one document for other programs ------------------------------------------------ */
+
+int ctl_svcmgr_doc(const char *instance, json_t **out)
+{
+	struct ctl_svcs s;
+	int r = ctl_svcs_read(instance, &s);
+
+	*out = NULL;
+	if (r < 0)
+		return r;
+	json_t *doc = json_object(), *svcs = json_array();
+	if (!doc || !svcs) {
+		json_decref(doc);
+		json_decref(svcs);
+		ctl_svcs_free(&s);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < s.v.hdr->nsvc; i++)
+		json_array_append_new(svcs, j_service(&s, &s.v.svc[i], true));
+	ctl_json_set(doc, "instance", json_string(instance));
+	ctl_json_set(doc, "generation", ctl_json_u64(s.generation));
+	ctl_json_set(doc, "agents", json_integer(s.v.hdr->agents));
+	ctl_json_set(doc, "flows", ctl_json_u64(s.v.hdr->flows));
+	ctl_json_set(doc, "services", svcs);
+	ctl_svcs_free(&s);
+	*out = doc;
+	return 0;
+}

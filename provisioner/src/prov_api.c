@@ -7,6 +7,7 @@
 #include "prov_api.h"
 #include "prov_auth.h"
 #include "prov_push.h"
+#include "prov_stats.h"
 #include "prov_version.h"
 
 #define PREFIX "/api/v1/"
@@ -185,6 +186,18 @@ static int push_state(struct prov_api *api, const struct prov_actor *who, struct
 	return r;
 }
 
+/* Live figures of the local daemons; each actor sees what the model lets it. */
+static int statistics(struct prov_api *api, const struct prov_actor *who,
+		      struct prov_reply *out, struct prov_error *e)
+{
+	json_t *obj;
+	int r = prov_stats_get(api->model, who, api->stats, api->n_stats, &obj, e);
+
+	if (!r)
+		reply(out, 200, obj);
+	return r;
+}
+
 /*
  * The routes: what a path is and which methods it takes. part[] are the
  * path's pieces after /api/v1/.
@@ -194,7 +207,7 @@ static const char *route(char **part, size_t n, const struct prov_resource **res
 	*res = NULL;
 	if (n == 1 && !strcmp(part[0], "login"))
 		return "POST";
-	if (!strcmp(part[0], "push"))
+	if (!strcmp(part[0], "push") || !strcmp(part[0], "statistics"))
 		return n == 1 ? "GET" : NULL;
 	if (!strcmp(part[0], "versions")) {
 		if (n == 1 || n == 2)
@@ -255,6 +268,8 @@ void prov_api_handle(struct prov_api *api, const char *method, const char *path,
 		r = resource(api, &who, method, res, n == 2 ? part[1] : NULL, body, len, out, &e);
 	else if (!strcmp(part[0], "push"))
 		r = push_state(api, &who, out, &e);
+	else if (!strcmp(part[0], "statistics"))
+		r = statistics(api, &who, out, &e);
 	else
 		r = versions(api, &who, part, n, out, &e);
 fail:

@@ -15,9 +15,14 @@
 
 #include "prov_model.h"
 
+struct prov_stats_cfg;
+
 struct prov_api {
 	struct prov_model *model;
 	uint64_t token_lifetime_ms;
+	/* the local tables GET /statistics reads (prov_stats.h) */
+	const struct prov_stats_cfg *stats;
+	unsigned n_stats;
 	/* after a request that may have committed a change (the push) */
 	void (*changed)(void *arg);
 	void *changed_arg;

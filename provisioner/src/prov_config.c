@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "prov_config.h"
+#include "shm/seg.h"
 
 static const char *const log_levels[] = { "err", "warn", "notice", "info", "debug", NULL };
 
@@ -29,6 +30,25 @@ static const struct cfg_field target_rows[] = {
 static const struct cfg_schema target_schema =
 	CFG_SCHEMA("target", struct prov_target_cfg, target_rows, verify_target);
 
+static void verify_stats(struct cfg_verify *v, const void *obj)
+{
+	const struct prov_stats_cfg *st = obj;
+	char path[80];
+
+	/* the daemons' own rule for segment names */
+	if (shm_seg_path(st->instance, "stats", path, sizeof(path)) < 0)
+		cfg_verify_error(v, "instance", "1-%d of [A-Za-z0-9_-]", SHM_NAME_MAX);
+}
+
+static const struct cfg_field stats_rows[] = {
+	{ .key = "kind", .type = CFG_ENUM, CFG_AT(struct prov_stats_cfg, kind), .names = kinds,
+	  .required = true },
+	{ .key = "instance", .type = CFG_STRING, CFG_AT(struct prov_stats_cfg, instance),
+	  .required = true, .min = 1 },
+};
+static const struct cfg_schema stats_schema =
+	CFG_SCHEMA("statistics", struct prov_stats_cfg, stats_rows, verify_stats);
+
 static void verify(struct cfg_verify *v, const void *obj)
 {
 	const struct prov_config *c = obj;
@@ -43,6 +63,14 @@ static void verify(struct cfg_verify *v, const void *obj)
 				cfg_verify_error(v, where, "same name as targets[%u]", j);
 			}
 	}
+	for (unsigned i = 0; i < c->n_statistics; i++)
+		for (unsigned j = 0; j < i; j++)
+			if (c->statistics[i].kind == c->statistics[j].kind &&
+			    !strcmp(c->statistics[i].instance, c->statistics[j].instance)) {
+				char where[40];
+				snprintf(where, sizeof(where), "statistics[%u]", i);
+				cfg_verify_error(v, where, "same as statistics[%u]", j);
+			}
 	if (tcp && (!c->public_key[0] || !c->secret_key_file[0]))
 		cfg_verify_error(v, "secret-key-file", "tcp:// targets need public-key and "
 				 "secret-key-file (CurveZMQ)");
@@ -82,6 +110,8 @@ static const struct cfg_field rows[] = {
 	  .def = "1s", .min = 50, .max = 600000 },
 	{ .key = "targets", .type = CFG_LIST_MAP, CFG_AT(struct prov_config, targets),
 	  CFG_COUNT(struct prov_config, n_targets), .sub = &target_schema },
+	{ .key = "statistics", .type = CFG_LIST_MAP, CFG_AT(struct prov_config, statistics),
+	  CFG_COUNT(struct prov_config, n_statistics), .sub = &stats_schema },
 };
 
 const struct cfg_schema prov_config_schema =

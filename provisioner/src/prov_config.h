@@ -8,6 +8,13 @@
 #include "common/cfg.h"
 
 #define PROV_MAX_TARGETS 64
+#define PROV_MAX_STATS 16
+
+/* A daemon on this host whose shared-memory tables GET /statistics reads. */
+struct prov_stats_cfg {
+	unsigned kind;                 /* enum prov_target */
+	char instance[32];             /* its instance: loom.<instance>.* */
+};
 
 /* A daemon the definitions are pushed to (its `provisioning:` block). */
 struct prov_target_cfg {
@@ -33,6 +40,8 @@ struct prov_config {
 	uint64_t push_retry_ms;        /* resend and query period */
 	struct prov_target_cfg targets[PROV_MAX_TARGETS];
 	unsigned n_targets;
+	struct prov_stats_cfg statistics[PROV_MAX_STATS];
+	unsigned n_statistics;
 };
 
 extern const struct cfg_schema prov_config_schema;

@@ -63,7 +63,8 @@ int prov_daemon_run(const struct prov_config *cfg, const char *path)
 	static const int sigs[] = { SIGTERM, SIGINT };
 	struct ev_handle *sig[2] = { NULL, NULL };
 	struct prov_model model = { NULL };
-	struct prov_api api = { .model = &model, .token_lifetime_ms = cfg->token_lifetime_ms };
+	struct prov_api api = { .model = &model, .token_lifetime_ms = cfg->token_lifetime_ms,
+				.stats = cfg->statistics, .n_stats = cfg->n_statistics };
 	struct prov_http *http = NULL;
 	struct prov_chan *chan = NULL;
 	struct ev_loop *loop = NULL;

@@ -27,7 +27,12 @@ export function lineChart(title, series, unit = '') {
 		svg('text', { x: W - R, y: H - 6, 'text-anchor': 'end', text: 'now' }),
 		series.map((s, i) => svg('polyline', {
 			class: `s${i % 5}`, points: s.values.map((p) => `${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`).join(' '),
-		})));
+		})),
+		/* the latest sample marked: a series of one sample is visible too */
+		series.filter((s) => s.values.length).map((s, i) => {
+			const p = s.values[s.values.length - 1];
+			return svg('circle', { class: `s${i % 5} latest`, cx: x(p.t).toFixed(1), cy: y(p.v).toFixed(1), r: 3 });
+		}));
 	const last = (s) => (s.values.length ? `${fmt(s.values[s.values.length - 1].v)}${unit}` : '—');
 	return h('figure', { class: 'panel', 'data-chart': title },
 		h('figcaption', { text: title }),
