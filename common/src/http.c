@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/compiler.h"
 #include "common/ev.h"
 #include "common/http.h"
 #include "common/key.h"
@@ -32,6 +33,9 @@ struct request {
 	size_t len;
 	bool too_large;
 };
+
+/* libmicrohttpd's messages, at debug: a client's mistakes are not ours to log */
+static void mhd_log(void *cls, const char *fmt, va_list ap) LOOM_PRINTF(2, 0);
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/compiler.h"
 #include "common/http.h"
 #include "common/metrics.h"
 
@@ -44,6 +45,8 @@ static void put(struct metrics_out *o, const char *s, size_t n)
 	o->len += n;
 	o->buf[o->len] = '\0';
 }
+
+static void putf(struct metrics_out *o, const char *fmt, ...) LOOM_PRINTF(2, 3);
 
 static void putf(struct metrics_out *o, const char *fmt, ...)
 {

@@ -413,7 +413,7 @@ int main(int argc, char **argv)
 		{ "token", required_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct ctl_api_opts api = { NULL };
+	struct ctl_api_opts api = { 0 };
 	const char *env = getenv("LOOM_INSTANCE");
 	struct ctl_opts o = {
 		.instance = env && *env ? env : "default",
