@@ -89,6 +89,7 @@ struct repl {
 	unsigned n;
 	enum repl_role role;
 	bool ready, join_over;
+	bool saw_active;          /* a standby has followed an active since it started */
 	struct ev_handle *tick, *flush_t, *join_t, *start_t;
 	struct repl_counters ctr;
 	struct msg_repl_txw live;
@@ -548,10 +549,14 @@ static void update_ready(struct repl *r)
 
 			if (m->known && m->role == REPL_ROLE_ACTIVE) {
 				active_seen = true;
+				r->saw_active = true;
 				ready |= m->state == S_SYNCED;
 			}
 		}
-		ready |= !active_seen && r->join_over;
+		/* complete with nothing only when the group had no active to
+		 * follow: an active lost in the middle of its dump leaves this
+		 * copy incomplete, whatever comes next */
+		ready |= !active_seen && !r->saw_active && r->join_over;
 	} else if (r->role == REPL_ROLE_PEER) {
 		for (unsigned i = 0; i < r->n; i++) {
 			struct member *m = &r->m[i];
