@@ -380,6 +380,16 @@ static const struct seq_counter *pick_device(const struct seq_lane *l, uint32_t 
 	return &l->device[i];
 }
 
+/* Counter c, summed over the workers. */
+static uint64_t ctr_sum(const struct pe_daemon *d, unsigned c)
+{
+	uint64_t n = 0;
+
+	for (unsigned w = 0; w < d->nworkers; w++)
+		n += pe_worker_ctr(&d->workers[w], c);
+	return n;
+}
+
 /*
  * The counters, one per line: "counter NAME N", "service NAME ADDR PROTO
  * PORT[-HI] PACKETS BYTES", "device NAME PACKETS BYTES", "pktio NAME N".
@@ -400,12 +410,8 @@ static void write_stats(struct pe_daemon *d)
 		log_errno(-errno, "writing %s", path);
 		return;
 	}
-	for (unsigned c = 0; c < PE_C__COUNT; c++) {
-		uint64_t n = 0;
-		for (unsigned w = 0; w < d->nworkers; w++)
-			n += pe_worker_ctr(&d->workers[w], c);
-		fprintf(f, "counter %s %" PRIu64 "\n", pe_ctr_str(c), n);
-	}
+	for (unsigned c = 0; c < PE_C__COUNT; c++)
+		fprintf(f, "counter %s %" PRIu64 "\n", pe_ctr_str(c), ctr_sum(d, c));
 	if (d->published && seq_view_init(&v, d->published, d->published_len) == 0) {
 		for (uint32_t i = 0; i < v.n_stats && i < PE_MAX_STATS; i++) {
 			const struct seq_stat *s = &v.stats[i];
@@ -435,60 +441,44 @@ static void write_stats(struct pe_daemon *d)
 
 /* ---- metrics (docs/pkt-engine.md "Metrics"): the stats segment, summed ---- */
 
-/* A lane field, at byte offset off in struct seq_lane, summed over the lanes. */
-static uint64_t lanes_sum(const struct pe_daemon *d, size_t off)
-{
-	uint64_t sum = 0;
-
-	for (uint32_t l = 0; l < d->stats->nlanes && l < SEQ_STATS_LANES; l++) {
-		const _Atomic uint64_t *p =
-			(const _Atomic uint64_t *)((const uint8_t *)seq_stats_lane(d->stats, l) + off);
-		sum += atomic_load_explicit(p, memory_order_relaxed);
-	}
-	return sum;
-}
-
-#define LANE_CTR(c) (offsetof(struct seq_lane, ctr) + (size_t)(c) * sizeof(uint64_t))
-#define LANE_PKTS(field, i) \
-	(offsetof(struct seq_lane, field) + (size_t)(i) * sizeof(struct seq_counter) + \
-	 offsetof(struct seq_counter, packets))
-
 static void fill_metrics(void *arg, struct metrics_out *o)
 {
 	const struct pe_daemon *d = arg;
+	char name[SEQ_NAME_LEN + 1], port[8];
 	struct seq_view v;
+	uint64_t pk, by;
 
-	if (!d->stats)
-		return;
 	metrics_family(o, "loom_engine_events_total", METRICS_COUNTER,
 		       "The data plane's counters, summed over the workers.");
-	for (uint32_t c = 0; c < d->stats->nctr && c < SEQ_STATS_CTRS; c++) {
-		char name[SEQ_CTR_NAME_LEN + 1];
-		memcpy(name, d->stats->ctr_name[c], SEQ_CTR_NAME_LEN);
-		name[SEQ_CTR_NAME_LEN] = '\0';
-		metrics_sample(o, "loom_engine_events_total", "event", name, NULL, NULL, NULL, NULL,
-			       lanes_sum(d, LANE_CTR(c)));
-	}
-	if (!d->published || seq_view_init(&v, d->published, d->published_len) < 0)
+	for (unsigned c = 0; c < PE_C__COUNT; c++)
+		metrics_sample(o, "loom_engine_events_total", "event", pe_ctr_str(c), NULL, NULL,
+			       NULL, NULL, ctr_sum(d, c));
+	if (!d->stats || !d->published ||
+	    seq_view_init(&v, d->published, d->published_len) < 0)
 		return;
 	metrics_family(o, "loom_engine_device_up", METRICS_GAUGE,
 		       "0 while the device is down (failed probes, or configured so).");
-	for (uint32_t i = 0; i < v.n_devices && i < SEQ_STATS_DEVICES; i++)
-		metrics_sample(o, "loom_engine_device_up", "device", v.devices[i].name, NULL, NULL,
-			       NULL, NULL,
+	for (uint32_t i = 0; i < v.n_devices && i < PE_MAX_DEVICES; i++) {
+		snprintf(name, sizeof(name), "%.*s", SEQ_NAME_LEN, v.devices[i].name);
+		metrics_sample(o, "loom_engine_device_up", "device", name, NULL, NULL, NULL, NULL,
 			       !(atomic_load(&d->stats->health[i].flags) & SEQ_H_DOWN));
+	}
 	metrics_family(o, "loom_engine_device_packets_total", METRICS_COUNTER,
 		       "Packets sent to or received from the device.");
-	for (uint32_t i = 0; i < v.n_devices && i < SEQ_STATS_DEVICES; i++)
-		metrics_sample(o, "loom_engine_device_packets_total", "device", v.devices[i].name,
-			       NULL, NULL, NULL, NULL, lanes_sum(d, LANE_PKTS(device, i)));
+	for (uint32_t i = 0; i < v.n_devices && i < PE_MAX_DEVICES; i++) {
+		snprintf(name, sizeof(name), "%.*s", SEQ_NAME_LEN, v.devices[i].name);
+		sum(d, pick_device, i, &pk, &by);
+		metrics_sample(o, "loom_engine_device_packets_total", "device", name, NULL, NULL,
+			       NULL, NULL, pk);
+	}
 	metrics_family(o, "loom_engine_service_packets_total", METRICS_COUNTER,
 		       "Packets of a service port, both directions.");
-	for (uint32_t i = 0; i < v.n_stats && i < SEQ_STATS_SLOTS; i++) {
-		char port[8];
+	for (uint32_t i = 0; i < v.n_stats && i < PE_MAX_STATS; i++) {
+		snprintf(name, sizeof(name), "%.*s", SEQ_NAME_LEN, v.stats[i].service);
 		snprintf(port, sizeof(port), "%u", v.stats[i].port);
-		metrics_sample(o, "loom_engine_service_packets_total", "service", v.stats[i].service,
-			       "port", port, NULL, NULL, lanes_sum(d, LANE_PKTS(slot, i)));
+		sum(d, pick_stat, i, &pk, &by);
+		metrics_sample(o, "loom_engine_service_packets_total", "service", name, "port", port,
+			       NULL, NULL, pk);
 	}
 }
 
