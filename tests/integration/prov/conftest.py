@@ -4,6 +4,7 @@ and an admin whose password is in a 0600 file. Every test gets its own
 daemon; everything it created (process, directory) goes afterwards, also
 when it fails, and the daemon's log is printed when it fails. Every wait is
 bounded."""
+import contextlib
 import importlib.util
 import json
 import os
@@ -116,3 +117,30 @@ def prov(request):
 
 # the svc tests' hook: records each phase's report on the test, for the log dump above
 pytest_runtest_makereport = _svc.pytest_runtest_makereport
+
+
+@contextlib.contextmanager
+def provisioned_engine(elab, extra=""):
+    """The engine lab's (tests/integration/engine) engine, provisioned over ipc
+    by a provisioner of its own (extra: more of its configuration); yields
+    the lab with .prov. The model has no second arm for a device, so the
+    firewalls are made one-armed: back to the engine on the link they were
+    reached on."""
+    for fw, engine_addr in (("fw", "10.3.0.1"), ("fw2", "10.5.0.1")):
+        _svc.ns_run(elab.ns[fw], "ip", "route", "replace", "10.9.0.0/24", "via", engine_addr)
+    sock = f"ipc://{elab.tmp}/engine-prov.sock"
+    elab.start_engine(services="  []\n",
+                      top=f'probe-interval: 0ms\nprovisioning:\n  listen: "{sock}"')
+    prov = Provisioner(elab.tmp, extra="push-retry: 200ms\ntargets:\n"
+                       f'  - {{ name: eng, kind: pkt-engine, endpoint: "{sock}" }}\n' + extra)
+    try:
+        prov.start()
+        prov.token = prov.login()
+        elab.prov = prov
+        yield elab
+        prov.stop(timeout=10)
+        log = prov.log() + elab.logs()
+        assert "Sanitizer" not in log and "runtime error" not in log, log
+    finally:
+        if prov.running():
+            prov.kill()

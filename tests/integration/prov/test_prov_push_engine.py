@@ -20,7 +20,7 @@ import os
 
 import pytest
 
-from conftest import Provisioner, _svc, wait_until
+from conftest import _svc, provisioned_engine, wait_until
 
 _LAB = os.path.join(os.path.dirname(__file__), '..', 'engine', 'test_lab.py')
 _spec = importlib.util.spec_from_file_location('engine_lab', _LAB)
@@ -34,29 +34,12 @@ MAC = _lab.MAC
 
 
 @pytest.fixture
-def plab(elab, request):
+def plab(elab):
     """The lab with the engine provisioned over ipc by a provisioner of its own."""
     if not (os.environ.get('LOOM_PROVISIONER') and _svc.LOOMCTL):
         pytest.skip('LOOM_PROVISIONER and LOOM_CTL must be set')
-    # one-armed firewalls: back to the engine on the arm they were reached on
-    for fw, engine_addr in (('fw', '10.3.0.1'), ('fw2', '10.5.0.1')):
-        ns_run(elab.ns[fw], 'ip', 'route', 'replace', '10.9.0.0/24', 'via', engine_addr)
-    sock = f'ipc://{elab.tmp}/engine-prov.sock'
-    elab.start_engine(services='  []\n',
-                      top=f'probe-interval: 0ms\nprovisioning:\n  listen: "{sock}"')
-    prov = Provisioner(elab.tmp, extra=f'push-retry: 200ms\ntargets:\n'
-                       f'  - {{ name: eng, kind: pkt-engine, endpoint: "{sock}" }}\n')
-    try:
-        prov.start()
-        prov.token = prov.login()
-        elab.prov = prov
-        yield elab
-        prov.stop(timeout=10)
-        log = prov.log() + elab.logs()
-        assert 'Sanitizer' not in log and 'runtime error' not in log, log
-    finally:
-        if prov.running():
-            prov.kill()
+    with provisioned_engine(elab) as lab:
+        yield lab
 
 
 def loomctl(lab, *args):

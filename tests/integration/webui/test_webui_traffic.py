@@ -31,29 +31,14 @@ def tlab(browser, elab, request):
     """The lab's engine, provisioned and read by a provisioner of its own."""
     if not _prov.PROVISIONER:
         pytest.skip('LOOM_PROVISIONER must be set')
-    for fw, engine_addr in (('fw', '10.3.0.1'), ('fw2', '10.5.0.1')):
-        _lab.ns_run(elab.ns[fw], 'ip', 'route', 'replace', '10.9.0.0/24', 'via', engine_addr)
-    sock = f'ipc://{elab.tmp}/engine-prov.sock'
-    elab.start_engine(services='  []\n',
-                      top=f'probe-interval: 0ms\nprovisioning:\n  listen: "{sock}"')
-    prov = _prov.Provisioner(elab.tmp, extra=(
-        'push-retry: 200ms\n'
-        f'targets:\n  - {{ name: eng, kind: pkt-engine, endpoint: "{sock}" }}\n'
-        f'statistics:\n  - {{ kind: pkt-engine, instance: {elab.ns["eng"]} }}\n'))
-    try:
-        prov.start()
-        prov.token = prov.login()
-        elab.prov = prov
-        yield elab
-        prov.stop(timeout=10)
-        log = prov.log() + elab.logs()
-        assert 'Sanitizer' not in log and 'runtime error' not in log, log
-    finally:
-        if prov.running():
-            prov.kill()
-        failed = getattr(request.node, 'rep_call', None)
-        if failed is not None and failed.failed:
-            print(f'--- loom-provisioner log ---\n{prov.log()}\n{elab.logs()}')
+    stats = f'statistics:\n  - {{ kind: pkt-engine, instance: {elab.ns["eng"]} }}\n'
+    with _prov.provisioned_engine(elab, stats) as lab:
+        try:
+            yield lab
+        finally:
+            failed = getattr(request.node, 'rep_call', None)
+            if failed is not None and failed.failed:
+                print(f'--- loom-provisioner log ---\n{lab.prov.log()}\n{lab.logs()}')
 
 
 def wiring(prov):
