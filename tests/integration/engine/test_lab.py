@@ -203,14 +203,7 @@ services:
     logs = _netns.Lab.logs  # every *.log in self.tmp, tails
 
     def down(self):
-        for p in self.procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(5)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+        _netns.stop_all(self.procs)
         for pid in self.nginx_pids:
             try:
                 os.kill(int(open(pid).read()), signal.SIGTERM)

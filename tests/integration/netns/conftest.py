@@ -23,6 +23,18 @@ def ns_run(ns, *args, check=True, timeout=30):
     return sh("ip", "netns", "exec", ns, *args, check=check, timeout=timeout)
 
 
+def stop_all(procs):
+    """SIGTERM to each process still running, SIGKILL if it outlives 5 s."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
 def wait_until(pred, timeout, step=0.05, what="condition"):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -120,14 +132,7 @@ interfaces:
         return out
 
     def down(self):
-        for p in self.procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(5)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+        stop_all(self.procs)
         if hasattr(self, "nginx_dir"):
             pid = os.path.join(self.nginx_dir, "nginx.pid")
             if os.path.exists(pid):
