@@ -157,7 +157,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	}
 }
 
-static void on_timer(struct ev_loop *loop, void *arg, int what);
+static void on_event(struct ev_loop *loop, void *arg, int what);
 
 /* Let libmicrohttpd work, then wake up again when it wants to. */
 static void run(struct http_srv *s)
@@ -166,19 +166,13 @@ static void run(struct http_srv *s)
 
 	MHD_run(s->d);
 	if (MHD_get_timeout(s->d, &ms) == MHD_YES)
-		ev_timer_add(s->loop, ms, on_timer, s, &s->timer);
+		ev_timer_add(s->loop, ms, on_event, s, &s->timer);
 	else
 		ev_cancel(&s->timer);
 }
 
-static void on_timer(struct ev_loop *loop, void *arg, int what)
-{
-	(void)loop;
-	(void)what;
-	run(arg);
-}
-
-static void on_readable(struct ev_loop *loop, void *arg, int what)
+/* Its timeout, or its epoll descriptor readable: let it work. */
+static void on_event(struct ev_loop *loop, void *arg, int what)
 {
 	(void)loop;
 	(void)what;
@@ -220,7 +214,7 @@ int http_srv_open(struct ev_loop *loop, const struct http_config *cfg, http_hand
 	info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
 	s->port = info ? info->port : cfg->port;
 	info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_EPOLL_FD);
-	if (!info || (r = ev_reader_add(loop, info->epoll_fd, on_readable, s, &s->reader)) < 0) {
+	if (!info || (r = ev_reader_add(loop, info->epoll_fd, on_event, s, &s->reader)) < 0) {
 		http_srv_close(s);
 		return -EIO;
 	}

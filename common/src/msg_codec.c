@@ -718,12 +718,6 @@ static void txn_encode(struct wbuf *w, const struct msg_repl_txn *t)
 	}
 }
 
-size_t msg_repl_txn_size(const struct msg_repl_txn *t)
-{
-	/* map, 5 keys, op, owner (9), bin headers (2 + 3), generation (9) */
-	return 1 + 5 + 1 + 9 + 2 + t->key_len + 3 + t->value_len + 9;
-}
-
 void msg_repl_txw_init(struct msg_repl_txw *w, uint8_t *buf, size_t cap)
 {
 	*w = (struct msg_repl_txw){ .buf = buf, .cap = cap, .len = TXW_HDR };

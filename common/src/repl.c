@@ -65,7 +65,6 @@ struct member {
 	bool known;                /* said hello on our ROUTER */
 	uint64_t gen;
 	enum repl_role role;
-	bool ready;
 	enum sess_state state;
 	uint64_t expected;
 	uint64_t resend_asked;
@@ -279,13 +278,12 @@ static int q_push(struct member *m, const uint8_t *bytes, size_t len)
 	return 0;
 }
 
-static void start_dump(struct repl *r, struct member *m)
+static void start_dump(struct member *m)
 {
 	q_clear(m);
 	m->dumping = true;
 	m->dump_begin = true;
 	m->cursor = 0;
-	(void)r;
 }
 
 /* Number and queue one batch for m. A queue past max_queue is given up for
@@ -300,7 +298,7 @@ static void enqueue(struct repl *r, struct member *m, uint8_t kind, const uint8_
 						   .txns = txns, .txns_len = len };
 	if (encode_out(r, &n) < 0 || q_push(m, r->txbuf, n) < 0 || m->qn > r->cfg.max_queue) {
 		r->ctr.c[REPL_C_OVERFLOWS]++;
-		start_dump(r, m);
+		start_dump(m);
 	}
 }
 
@@ -518,18 +516,13 @@ static void pump(struct repl *r, struct member *m)
 	update_lag(r, m);
 }
 
-static struct repl *repl_of(struct member *m)
-{
-	return m->r;
-}
-
 static void on_dealer_writable(struct ev_loop *loop, void *arg, int what)
 {
 	struct member *m = arg;
 	(void)loop;
 	(void)what;
 	ev_cancel(&m->dealer_wr);
-	pump(repl_of(m), m);
+	pump(m->r, m);
 }
 
 /* ---- Readiness, membership ---------------------------------------------------- */
@@ -588,7 +581,7 @@ static void on_purge(struct ev_loop *loop, void *arg, int what)
 	struct member *m = arg;
 	(void)loop;
 	(void)what;
-	purge(repl_of(m), m);
+	purge(m->r, m);
 }
 
 static void lost(struct repl *r, struct member *m)
@@ -681,7 +674,6 @@ static void on_hello(struct repl *r, const uint8_t *rid, size_t rid_len)
 			m->state = S_NONE; /* a new writer for us: start from its dump */
 		emit(r, REPL_EV_MEMBER_ROLE, m);
 	}
-	m->ready = mb->ready;
 	/* a standby that was ready with no active, or with another one, holds
 	 * a complete table again only once this active's dump has ended */
 	if (r->role == REPL_ROLE_STANDBY && m->role == REPL_ROLE_ACTIVE && m->state != S_SYNCED)
@@ -885,7 +877,7 @@ static void on_answer(struct repl *r, struct member *m)
 	if (!writer(r))
 		return;
 	if (mb->next == 0 || mb->next < q_first_seq(m) || mb->next > m->next_seq) {
-		start_dump(r, m);
+		start_dump(m);
 	} else {
 		while (m->qn && q_at(m, 0)->seq < mb->next)
 			q_pop(m);
@@ -912,7 +904,7 @@ static void on_ack(struct repl *r, struct member *m, const struct msg_repl_ack *
 	if (m->send_seq < a->next)
 		m->send_seq = a->next;
 	if (a->dump || (a->resend && a->next < q_first_seq(m)))
-		start_dump(r, m);
+		start_dump(m);
 	else if (a->resend)
 		m->send_seq = a->next;
 	pump(r, m);
@@ -921,7 +913,7 @@ static void on_ack(struct repl *r, struct member *m, const struct msg_repl_ack *
 static void on_dealer(struct ev_loop *loop, void *arg, int what)
 {
 	struct member *m = arg;
-	struct repl *r = repl_of(m);
+	struct repl *r = m->r;
 	(void)loop;
 	(void)what;
 

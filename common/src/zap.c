@@ -176,16 +176,6 @@ int zap_allow_z85(struct zap *z, const char *domain, const char *z85)
 	return zap_allow(z, domain, key);
 }
 
-void zap_forget(struct zap *z, const char *domain)
-{
-	size_t j = 0;
-
-	for (size_t i = 0; i < z->nkeys; i++)
-		if (strcmp(z->keys[i].domain, domain))
-			z->keys[j++] = z->keys[i];
-	z->nkeys = j;
-}
-
 void zap_counters(const struct zap *z, struct zap_counters *out)
 {
 	*out = z->ctr;

@@ -52,7 +52,7 @@ struct fwd_daemon {
 	uint64_t last_answer_ms;
 	uint64_t open_since_ms;  /* when held punts were last seen going from none to some */
 	uint64_t eof_quiet_since;
-	uint64_t io_stats[PKTIO__ST_MAX]; /* summed over the queues when the I/O closes */
+	struct pktio_stats io_stats;  /* every queue's, taken when the I/O closes */
 	struct metrics *metrics;
 	int exit_code;
 };
@@ -375,6 +375,16 @@ static int write_forward(const struct shm_entry *e, uint32_t idx, void *arg)
 	return 0;
 }
 
+/* Data-path counter c, summed over the workers (each writes its own, relaxed). */
+static uint64_t dp_sum(const struct fwd_daemon *d, unsigned c)
+{
+	uint64_t sum = 0;
+
+	for (unsigned w = 0; d->workers && w < d->workers_ready; w++)
+		sum += fwd_worker_ctr(&d->workers[w], c);
+	return sum;
+}
+
 static void write_stats(struct fwd_daemon *d)
 {
 	const char *path = d->cfg->stats_file;
@@ -387,14 +397,10 @@ static void write_stats(struct fwd_daemon *d)
 		log_errno(-errno, "writing %s", path);
 		return;
 	}
-	for (unsigned c = 0; c < FWD_C__COUNT; c++) {
-		uint64_t sum = 0;
-		for (unsigned w = 0; w < d->nworkers; w++)
-			sum += fwd_worker_ctr(&d->workers[w], c);
-		fprintf(f, "dp.%u %" PRIu64 " # %s\n", c, sum, fwd_ctr_str(c));
-	}
+	for (unsigned c = 0; c < FWD_C__COUNT; c++)
+		fprintf(f, "dp.%u %" PRIu64 " # %s\n", c, dp_sum(d, c), fwd_ctr_str(c));
 	for (unsigned i = 0; i < PKTIO__ST_MAX; i++)
-		fprintf(f, "io.%s %" PRIu64 "\n", pktio_stat_name(i), d->io_stats[i]);
+		fprintf(f, "io.%s %" PRIu64 "\n", pktio_stat_name(i), d->io_stats.v[i]);
 	memset(&as, 0, sizeof(as));
 	if (d->aff)
 		fwd_aff_get_stats(d->aff, &as);
@@ -452,14 +458,10 @@ static void fill_metrics(void *arg, struct metrics_out *o)
 
 	metrics_family(o, "loom_fwd_packets_total", METRICS_COUNTER,
 		       "The data path's counters (received, hits, punts, drops...), all workers.");
-	for (unsigned c = 0; c < FWD_C__COUNT; c++) {
-		uint64_t sum = 0;
-		for (unsigned w = 0; w < d->workers_ready; w++)
-			sum += fwd_worker_ctr(&d->workers[w], c);
+	for (unsigned c = 0; c < FWD_C__COUNT; c++)
 		metrics_sample(o, "loom_fwd_packets_total", "event",
 			       label(dp_names[c], strlen("FWD_C_"), name, sizeof(name)), NULL, NULL,
-			       NULL, NULL, sum);
-	}
+			       NULL, NULL, dp_sum(d, c));
 	memset(&as, 0, sizeof(as));
 	fwd_aff_get_stats(d->aff, &as);
 	metrics_family(o, "loom_fwd_updates_total", METRICS_COUNTER,
@@ -533,12 +535,8 @@ static void teardown(struct fwd_daemon *d)
 				;
 		rcu_thread_offline();
 	}
-	for (unsigned q = 0; d->dp.io && q < d->nworkers; q++) {
-		struct pktio_stats ps;
-		pktio_stats(d->dp.io, q, &ps);
-		for (unsigned i = 0; i < PKTIO__ST_MAX; i++)
-			d->io_stats[i] += ps.v[i];
-	}
+	if (d->dp.io)
+		pktio_stats(d->dp.io, -1u, &d->io_stats);
 	pktio_close(d->dp.io);
 	d->dp.io = NULL;
 	nft_filter_release(); /* host mode: the kernel forwards again from here on */
@@ -559,7 +557,6 @@ static void teardown(struct fwd_daemon *d)
 		rt_close(d->rt);
 		rcu_thread_offline();
 	}
-	pktio_close(d->dp.io);
 	shm_table_close(d->rd_fixed);
 	shm_table_close(d->rd_fwdstats);
 	shm_snap_close(d->rd_snap);

@@ -200,9 +200,9 @@ unsigned pe_worker_process(struct pe_worker *w, const struct seq_view *v,
 	unsigned nout = 0;
 
 	w->copy_used = 0;
+	bump(&w->lane->ctr[PE_C_RX], n); /* once per burst, not per packet */
 	/* the primary steers these: a second copy would duplicate every packet */
 	if (atomic_load_explicit(&w->dp->standby, memory_order_relaxed)) {
-		bump(&w->lane->ctr[PE_C_RX], n);
 		bump(&w->lane->ctr[PE_C_STANDBY], n);
 		return 0;
 	}
@@ -212,7 +212,6 @@ unsigned pe_worker_process(struct pe_worker *w, const struct seq_view *v,
 		struct flow_key k;
 		const struct seq_entry *e;
 
-		count(w, PE_C_RX);
 		e = classify(w, v, p, &pv, &k);
 		if (!e)
 			continue;
@@ -265,10 +264,8 @@ int pe_worker_run_once(struct pe_worker *w)
 	int sent = nout ? pktio_tx_burst(w->dp->io, w->id, out, nout) : 0;
 	if (sent < 0)
 		sent = 0;
-	for (int i = 0; i < sent; i++)
-		count(w, PE_C_TX);
-	for (unsigned i = (unsigned)sent; i < nout; i++)
-		count(w, PE_C_TX_SHED);
+	bump(&w->lane->ctr[PE_C_TX], (uint64_t)sent);
+	bump(&w->lane->ctr[PE_C_TX_SHED], nout - (unsigned)sent);
 	pktio_rx_release(w->dp->io, w->id);
 	return n;
 }

@@ -273,10 +273,10 @@ static bool is_host_agent(const struct svc_mgr *m, const struct svc_agent *a);
  * wildcards of the backends it hosts: it sees nothing else of the service,
  * and a fixed affinity needs a wildcard of ours behind it there too.
  */
-static bool wc_for(const struct svc_mgr *m, const struct svc_agent *a,
-		   const struct svc_service *s, const struct svc_wc *wc)
+static bool wc_for(const struct svc_agent *a, bool host, const struct svc_service *s,
+		   const struct svc_wc *wc)
 {
-	if (!is_host_agent(m, a))
+	if (!host)
 		return true;
 	if (wc->dir != FLOW_DIR_REPLY)
 		return false;
@@ -290,6 +290,8 @@ static bool wc_for(const struct svc_mgr *m, const struct svc_agent *a,
 
 static void wildcards_to(struct svc_mgr *m, struct svc_agent *a, void *arg)
 {
+	bool host = is_host_agent(m, a);
+
 	(void)arg;
 	for (unsigned i = 0; i < m->nsvcs; i++) {
 		const struct svc_service *s = m->svcs[i];
@@ -297,7 +299,7 @@ static void wildcards_to(struct svc_mgr *m, struct svc_agent *a, void *arg)
 		if (s->cfg.type != SVC_TYPE_OBSERVE && !agent_can(a, MSG_S_ACT_NAT))
 			continue;
 		for (unsigned k = 0; k < s->nwc; k++)
-			if (wc_for(m, a, s, &s->wc[k]))
+			if (wc_for(a, host, s, &s->wc[k]))
 				send_wildcard(m, a, s, &s->wc[k], wildcard_ttl_s(m));
 	}
 }
@@ -319,16 +321,14 @@ struct withdraw_arg {
 static void withdraw_to(struct svc_mgr *m, struct svc_agent *a, void *arg)
 {
 	const struct withdraw_arg *x = arg;
+	bool host = is_host_agent(m, a);
 
 	for (unsigned k = 0; k < x->n; k++)
-		if (wc_for(m, a, x->s, &x->gone[k]))
+		if (wc_for(a, host, x->s, &x->gone[k]))
 			send_wildcard(m, a, x->s, &x->gone[k], 0);
 }
 
-/*
- * Recompute each service's wildcards; what went away is withdrawn (TTL 0)
- * from every agent, and services no longer configured lose all of theirs.
- */
+/* Is w in set? */
 static bool wc_in(const struct svc_wc *w, const struct svc_wc *set, unsigned n)
 {
 	for (unsigned j = 0; j < n; j++)

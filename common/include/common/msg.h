@@ -404,8 +404,6 @@ struct msg_repl_txw {
 
 void msg_repl_txw_init(struct msg_repl_txw *w, uint8_t *buf, size_t cap);
 int msg_repl_txw_add(struct msg_repl_txw *w, const struct msg_repl_txn *t);
-/* Bytes the next add of t would take (to decide whether a batch is full). */
-size_t msg_repl_txn_size(const struct msg_repl_txn *t);
 /* Finish the list: sets *len and returns where it starts inside buf (ready
  * for struct msg_repl_batch). The writer may be added to afterwards and
  * finished again. */

@@ -39,8 +39,6 @@ void zap_close(struct zap *z);
 int zap_allow(struct zap *z, const char *domain, const uint8_t key[ZAP_KEY_LEN]);
 /* The same with the key in Z85 (40 characters), as configuration holds it. */
 int zap_allow_z85(struct zap *z, const char *domain, const char *z85);
-/* Forget every key of domain. */
-void zap_forget(struct zap *z, const char *domain);
 
 struct zap_counters {
 	uint64_t admitted;
