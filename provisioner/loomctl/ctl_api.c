@@ -142,7 +142,8 @@ static int request(const struct ctl_api_opts *o, const char *method, const char 
 
 /* ---- Output ---------------------------------------------------------------------- */
 
-char *ctl_api_cell(const json_t *v)
+/* One table cell for a JSON value: text as is, null "-", lists joined. */
+static char *ctl_api_cell(const json_t *v)
 {
 	if (json_is_null(v) || !v)
 		return strdup("-");
@@ -253,7 +254,12 @@ static int run_print(const struct ctl_api_opts *o, const char *method, const cha
 
 /* ---- Commands ------------------------------------------------------------------ */
 
-json_t *ctl_api_body(int n, char **words, char *why, size_t whylen)
+/*
+ * A request body from KEY=VALUE words: VALUE is taken as JSON when it is
+ * JSON (80, true, null, [..], {..}, "..."), else as a string. NULL with a
+ * message in why for a word without '=' or a key given twice.
+ */
+static json_t *ctl_api_body(int n, char **words, char *why, size_t whylen)
 {
 	json_t *body = json_object();
 

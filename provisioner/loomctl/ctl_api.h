@@ -27,14 +27,4 @@ bool ctl_api_object(const char *name);
 /* Run `OBJECT [COMMAND] [ARGS]` (argv[0] is the object). An exit status. */
 int ctl_api_run(int argc, char **argv, const struct ctl_api_opts *o);
 
-/*
- * A request body from KEY=VALUE words: VALUE is taken as JSON when it is
- * JSON (80, true, null, [..], {..}, "..."), else as a string. NULL with a
- * message in why for a word without '=' or a key given twice.
- */
-json_t *ctl_api_body(int n, char **words, char *why, size_t whylen);
-
-/* One table cell for a JSON value: text as is, null "-", lists joined. */
-char *ctl_api_cell(const json_t *v);
-
 #endif

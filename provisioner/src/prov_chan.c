@@ -16,9 +16,7 @@ struct prov_chan {
 	const struct prov_config *cfg;
 	void *zctx;
 	struct provchan_client *client;
-	struct {
-		int64_t applied, refused;      /* as last recorded */
-	} seen[PROV_MAX_TARGETS];
+	int64_t applied[PROV_MAX_TARGETS]; /* each target's, as last recorded */
 };
 
 static unsigned wire_kind(unsigned kind)
@@ -52,13 +50,12 @@ static void on_ack(void *arg, unsigned idx, uint64_t version, bool ok, uint64_t 
 	else if (version)
 		log_info("%s %s runs version %" PRIu64, prov_target_name(t->kind), t->name, applied);
 	/* queries answer every tick: write only what changed */
-	if (c->seen[idx].applied == (int64_t)applied && !refused)
+	if (c->applied[idx] == (int64_t)applied && !refused)
 		return;
 	if (prov_push_record(c->m, t->name, prov_target_name(t->kind), t->endpoint,
 			     (int64_t)applied, refused, text, &e) < 0)
 		log_err("recording what %s acknowledged: %s", t->name, e.message);
-	c->seen[idx].applied = (int64_t)applied;
-	c->seen[idx].refused = refused;
+	c->applied[idx] = (int64_t)applied;
 }
 
 void prov_chan_changed(struct prov_chan *c)
@@ -119,7 +116,7 @@ int prov_chan_open(struct ev_loop *loop, const struct prov_config *cfg, struct p
 			log_errno(r, "connecting to %s at %s", t->name, t->endpoint);
 			goto fail;
 		}
-		c->seen[idx].applied = acked;
+		c->applied[idx] = acked;
 		log_info("pushing to %s %s at %s (acknowledged version %" PRId64 ")",
 			 prov_target_name(t->kind), t->name, t->endpoint, acked);
 	}

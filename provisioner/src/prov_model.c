@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/str.h"
 #include "prov_addr.h"
 #include "prov_auth.h"
 #include "prov_db.h"
@@ -86,8 +87,7 @@ static int shape_scalar(const struct prov_field *f, const json_t *v, const char 
 		for (const char *const *n = f->names; *n; n++) {
 			if (!strcmp(*n, s))
 				goto ok;
-			off += (size_t)snprintf(list + off, off < sizeof(list) ? sizeof(list) - off : 0,
-						"%s%s", off ? ", " : "", *n);
+			loom_appendf(list, sizeof(list), &off, "%s%s", off ? ", " : "", *n);
 		}
 		return prov_fail(e, PROV_E_INVALID, path, "'%.40s' is not one of %s", s, list);
 	}
@@ -222,8 +222,9 @@ static int shape_field(const struct prov_field *f, json_t *v, const char *path,
 	return shape_scalar(f, v, path, out, e);
 }
 
-int prov_obj_shape(const struct prov_resource *r, json_t *body, bool creating,
-		   json_t **norm, struct prov_error *e)
+/* Validate the shape of one object (step 1) into *norm. */
+static int prov_obj_shape(const struct prov_resource *r, json_t *body, bool creating,
+			  json_t **norm, struct prov_error *e)
 {
 	const char *k;
 	json_t *o, *v;
@@ -370,14 +371,15 @@ static int store_list(struct prov_model *m, const struct prov_field *f, int64_t 
 	snprintf(sql, sizeof(sql), "DELETE FROM \"%s\" WHERE parent_id = ?1", l->table);
 	if (prov_db_int(m->db, sql, id, 0, NULL, e) < 0)
 		return -PROV_E_INTERNAL;
-	off = (size_t)snprintf(sql, sizeof(sql), "INSERT INTO \"%s\"(parent_id, position", l->table);
+	off = 0;
+	loom_appendf(sql, sizeof(sql), &off, "INSERT INTO \"%s\"(parent_id, position", l->table);
 	for (size_t j = 0; j < l->n_fields; j++)
-		off += (size_t)snprintf(sql + off, sizeof(sql) - off, ", \"%s\"",
-					l->n_fields == 1 ? "value" : column(&l->fields[j], c, sizeof(c)));
-	off += (size_t)snprintf(sql + off, sizeof(sql) - off, ") VALUES(?, ?");
+		loom_appendf(sql, sizeof(sql), &off, ", \"%s\"",
+			     l->n_fields == 1 ? "value" : column(&l->fields[j], c, sizeof(c)));
+	loom_appendf(sql, sizeof(sql), &off, ") VALUES(?, ?");
 	for (size_t j = 0; j < l->n_fields; j++)
-		off += (size_t)snprintf(sql + off, sizeof(sql) - off, ", ?");
-	snprintf(sql + off, sizeof(sql) - off, ")");
+		loom_appendf(sql, sizeof(sql), &off, ", ?");
+	loom_appendf(sql, sizeof(sql), &off, ")");
 	if (sqlite3_prepare_v2(m->db, sql, -1, &st, NULL) != SQLITE_OK)
 		return prov_db_fail(m->db, e, "prepare");
 	json_array_foreach(arr, i, el) {
@@ -410,28 +412,30 @@ static int store(struct prov_model *m, const struct prov_resource *r, int64_t *i
 	bool update = *id && !insert;
 
 	if (update) {
-		off = (size_t)snprintf(sql, sizeof(sql), "UPDATE \"%s\" SET id = id", r->table);
+		off = 0;
+		loom_appendf(sql, sizeof(sql), &off, "UPDATE \"%s\" SET id = id", r->table);
 		for (size_t i = 0; i < r->n_fields; i++) {
 			const struct prov_field *f = &r->fields[i];
 			if (f->type == PF_LIST || (f->type == PF_SECRET &&
 						   json_is_null(json_object_get(obj, f->name))))
 				continue;
-			off += (size_t)snprintf(sql + off, sizeof(sql) - off, ", \"%s\" = ?",
-						column(f, c, sizeof(c)));
+			loom_appendf(sql, sizeof(sql), &off, ", \"%s\" = ?",
+				     column(f, c, sizeof(c)));
 		}
-		snprintf(sql + off, sizeof(sql) - off, " WHERE id = ?");
+		loom_appendf(sql, sizeof(sql), &off, " WHERE id = ?");
 	} else {
 		char vals[256] = "?";
 		size_t voff = 1;
-		off = (size_t)snprintf(sql, sizeof(sql), "INSERT INTO \"%s\"(id", r->table);
+		off = 0;
+		loom_appendf(sql, sizeof(sql), &off, "INSERT INTO \"%s\"(id", r->table);
 		for (size_t i = 0; i < r->n_fields; i++) {
 			if (r->fields[i].type == PF_LIST)
 				continue;
-			off += (size_t)snprintf(sql + off, sizeof(sql) - off, ", \"%s\"",
-						column(&r->fields[i], c, sizeof(c)));
-			voff += (size_t)snprintf(vals + voff, sizeof(vals) - voff, ", ?");
+			loom_appendf(sql, sizeof(sql), &off, ", \"%s\"",
+				     column(&r->fields[i], c, sizeof(c)));
+			loom_appendf(vals, sizeof(vals), &voff, ", ?");
 		}
-		snprintf(sql + off, sizeof(sql) - off, ") VALUES(%s)", vals);
+		loom_appendf(sql, sizeof(sql), &off, ") VALUES(%s)", vals);
 	}
 	if (sqlite3_prepare_v2(m->db, sql, -1, &st, NULL) != SQLITE_OK)
 		return prov_db_fail(m->db, e, "prepare");
@@ -468,15 +472,16 @@ static int load_list(struct prov_model *m, const struct prov_field *f, int64_t i
 {
 	const struct prov_list *l = f->list;
 	char sql[512], c[64];
-	size_t off = (size_t)snprintf(sql, sizeof(sql), "SELECT ");
+	size_t off = 0;
 	sqlite3_stmt *st;
 	int s;
 
+	loom_appendf(sql, sizeof(sql), &off, "SELECT ");
 	for (size_t j = 0; j < l->n_fields; j++)
-		off += (size_t)snprintf(sql + off, sizeof(sql) - off, "%s\"%s\"", j ? ", " : "",
-					l->n_fields == 1 ? "value" : column(&l->fields[j], c, sizeof(c)));
-	snprintf(sql + off, sizeof(sql) - off, " FROM \"%s\" WHERE parent_id = ?1 ORDER BY position",
-		 l->table);
+		loom_appendf(sql, sizeof(sql), &off, "%s\"%s\"", j ? ", " : "",
+			     l->n_fields == 1 ? "value" : column(&l->fields[j], c, sizeof(c)));
+	loom_appendf(sql, sizeof(sql), &off, " FROM \"%s\" WHERE parent_id = ?1 ORDER BY position",
+		     l->table);
 	if (sqlite3_prepare_v2(m->db, sql, -1, &st, NULL) != SQLITE_OK)
 		return prov_db_fail(m->db, e, "prepare");
 	sqlite3_bind_int64(st, 1, id);
@@ -505,16 +510,17 @@ static int load(struct prov_model *m, const struct prov_resource *r, int64_t id,
 		struct prov_error *e)
 {
 	char sql[1024], c[64];
-	size_t off = (size_t)snprintf(sql, sizeof(sql), "SELECT id");
+	size_t off = 0;
 	sqlite3_stmt *st;
 	json_t *o;
 	int s, rc = 0;
 
+	loom_appendf(sql, sizeof(sql), &off, "SELECT id");
 	for (size_t i = 0; i < r->n_fields; i++)
-		off += (size_t)snprintf(sql + off, sizeof(sql) - off, ", \"%s\"",
-					r->fields[i].type == PF_LIST ? "id" :
-					column(&r->fields[i], c, sizeof(c)));
-	snprintf(sql + off, sizeof(sql) - off, " FROM \"%s\" WHERE id = ?1", r->table);
+		loom_appendf(sql, sizeof(sql), &off, ", \"%s\"",
+			     r->fields[i].type == PF_LIST ? "id" :
+			     column(&r->fields[i], c, sizeof(c)));
+	loom_appendf(sql, sizeof(sql), &off, " FROM \"%s\" WHERE id = ?1", r->table);
 	if (sqlite3_prepare_v2(m->db, sql, -1, &st, NULL) != SQLITE_OK)
 		return prov_db_fail(m->db, e, "prepare");
 	sqlite3_bind_int64(st, 1, id);

@@ -165,8 +165,4 @@ int prov_model_export(struct prov_model *m, json_t **doc, struct prov_error *e);
  */
 int prov_model_import(struct prov_model *m, json_t *doc, struct prov_error *e);
 
-/* Validate the shape of one object (step 1) into *norm: for tests and the fuzz target. */
-int prov_obj_shape(const struct prov_resource *r, json_t *body, bool creating,
-		   json_t **norm, struct prov_error *e);
-
 #endif

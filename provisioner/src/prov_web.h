@@ -27,15 +27,13 @@ struct prov_web_file {
  */
 const struct prov_web_file *prov_web_lookup(const char *path);
 
-/*
- * Queue the reply to a request outside /api/: the file (GET, HEAD; 304 when
- * If-None-Match names its ETag), 404 or 405. Call from libmicrohttpd's
- * request callback once the body (ignored) has been read.
- */
 struct http_request;
 struct http_reply;
 
-/* Answer a request outside /api/ from the embedded files (common/http.h). */
+/*
+ * Answer a request outside /api/ from the embedded files (common/http.h):
+ * the file (GET, HEAD; 304 when If-None-Match names its ETag), 404 or 405.
+ */
 void prov_web_serve(const struct http_request *q, struct http_reply *r);
 
 #endif
