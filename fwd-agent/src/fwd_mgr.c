@@ -203,6 +203,8 @@ static void handle(struct mgr *g, const struct msg *m)
 			if (every) {
 				fwd_aff_publish(all->aff, ev_now_ms());
 				atomic_store(&all->ready, true);
+				log_notice("every manager heard: their affinities are in "
+					   "the table");
 			}
 		}
 		break;

@@ -6,6 +6,7 @@ import glob
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -115,13 +116,37 @@ interfaces:
         return path
 
     def start_agent(self, config):
-        log = open(os.path.join(self.tmp, f"agent{len(self.procs)}.log"), "w")
-        p = subprocess.Popen(["ip", "netns", "exec", self.rtr, AGENT, "-c", config, "-l", "info"],
-                             stdout=log, stderr=subprocess.STDOUT)
-        self.procs.append(p)
-        time.sleep(0.3)
-        assert p.poll() is None, "loom-fwd-agent exited at start: " + self.logs()
+        log_path = os.path.join(self.tmp, f"agent{len(self.procs)}.log")
+        log = open(log_path, "w")
+        # readiness (workers running, routes mirrored) reaches a notify
+        # socket of our own, as it would reach systemd
+        notify = os.path.join(self.tmp, f"notify{len(self.procs)}")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as ready:
+            ready.bind(notify)
+            ready.settimeout(0.2)
+            p = subprocess.Popen(["ip", "netns", "exec", self.rtr, AGENT, "-c", config,
+                                  "-l", "info"], stdout=log, stderr=subprocess.STDOUT,
+                                 env=dict(os.environ, NOTIFY_SOCKET=notify))
+            p.log_path = log_path
+            self.procs.append(p)
+            end = time.monotonic() + 15
+            while True:
+                assert p.poll() is None, "loom-fwd-agent exited at start: " + self.logs()
+                assert time.monotonic() < end, "loom-fwd-agent never ready: " + self.logs()
+                try:
+                    if b"READY=1" in ready.recv(256):
+                        break
+                except socket.timeout:
+                    pass
+        os.unlink(notify)
         return p
+
+    def wait_managers_heard(self, agent, timeout=10):
+        """Until the agent has applied what its managers sent before their
+        first heartbeat (their wildcards): traffic sent earlier takes the
+        normal route."""
+        wait_until(lambda: "every manager heard" in open(agent.log_path).read(), timeout,
+                   what="the agent to hear its managers: " + self.logs())
 
     def logs(self):
         out = ""

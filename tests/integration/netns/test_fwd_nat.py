@@ -55,6 +55,7 @@ def test_vip_through_nat(lab):
     lab.nginx()
     endpoint, mgr = manager(lab, 2)
     agent = lab.start_agent(lab.agent_config([endpoint]))
+    lab.wait_managers_heard(agent)
     for _ in range(2):
         r = ns_run(lab.cli, "curl", "-s", "--max-time", "15", f"http://{VIP}/")
         assert r.stdout == "hello from srv\n", r.stderr
@@ -82,6 +83,7 @@ def test_restart_keeps_established_flows(lab):
     endpoint, mgr = manager(lab, 1)
     config = lab.agent_config([endpoint])
     first = lab.start_agent(config)
+    lab.wait_managers_heard(first)
 
     out = os.path.join(lab.tmp, "blob.out")
     curl = subprocess.Popen(["ip", "netns", "exec", lab.cli, "curl", "-s", "--max-time", "60",
