@@ -206,6 +206,20 @@ static const struct msg_field f_prov_ack[] = {
 	F_TEXT(4, "text", struct msg_prov_ack, text, MSG_MAX_TEXT, 0),
 };
 
+static const struct msg_field f_prov_trial[] = {
+	F_UINT(1, "id", struct msg_prov_trial, id, 1, I63, 0, MAND),
+	F_TEXT(2, "service", struct msg_prov_trial, service, MSG_MAX_NAME, MAND),
+	F_UINT(3, "port", struct msg_prov_trial, port, 0, U16, 0, MAND),
+};
+
+static const struct msg_field f_prov_result[] = {
+	F_UINT(1, "id", struct msg_prov_result, id, 1, I63, 0, MAND),
+	F_BOOL(2, "ok", struct msg_prov_result, ok),
+	F_UINT(3, "size", struct msg_prov_result, size, 0, MSG_MAX_PROV_DOC, 0, MAND),
+	F_BYTES(4, "digest", struct msg_prov_result, digest, digest_len, MSG_PROV_DIGEST_LEN,
+		MSG_PROV_DIGEST_LEN),
+};
+
 static const struct msg_field f_prov_query[] = {
 	F_UINT(1, "target", struct msg_prov_query, target, MSG_PROV_TARGET_SVC_MGR,
 	       MSG_PROV_TARGET_PKT_ENGINE, 0, MAND),
@@ -234,6 +248,14 @@ static bool check_hello(const void *body, int *key)
 
 	*key = 6;
 	return h->vmin <= h->vmax;
+}
+
+static bool check_prov_trial(const void *body, int *key)
+{
+	const struct msg_prov_trial *t = body;
+
+	*key = 2; /* a trial names a service */
+	return t->service[0] != '\0';
 }
 
 #define SEG(t, tbl, pres, chk)                                             \
@@ -266,6 +288,8 @@ const struct msg_seg_desc msg_seg_descs[MSG_SEG_TABLE_SIZE] = {
 	SEG(MSG_S_PROV_DOC, f_prov_doc, -1, NULL),
 	SEG(MSG_S_PROV_ACK, f_prov_ack, PRESENT(struct msg_prov_ack), NULL),
 	SEG(MSG_S_PROV_QUERY, f_prov_query, -1, NULL),
+	SEG(MSG_S_PROV_TRIAL, f_prov_trial, -1, check_prov_trial),
+	SEG(MSG_S_PROV_RESULT, f_prov_result, -1, NULL),
 };
 
 #define O MSG_PLACE_OPT
@@ -328,6 +352,12 @@ const uint8_t msg_place[MSG_TYPE_TABLE_SIZE][MSG_SEG_TABLE_SIZE] = {
 	},
 	[MSG_T_PROV_QUERY] = {
 		[MSG_S_SECURITY] = O, [MSG_S_IDENTITY] = O, [MSG_S_PROV_QUERY] = M,
+	},
+	[MSG_T_PROV_TRIAL] = {
+		[MSG_S_SECURITY] = O, [MSG_S_IDENTITY] = O, [MSG_S_PROV_TRIAL] = M,
+	},
+	[MSG_T_PROV_RESULT] = {
+		[MSG_S_SECURITY] = O, [MSG_S_IDENTITY] = O, [MSG_S_PROV_RESULT] = M,
 	},
 };
 

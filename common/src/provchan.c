@@ -114,6 +114,8 @@ struct provchan_server {
 	provchan_apply_fn *apply;
 	void *arg;
 	uint64_t applied;
+	provchan_trial_fn *trial;
+	void *trial_arg;
 };
 
 static void reply(struct provchan_server *s, const void *rid, size_t rid_len, const struct msg *m)
@@ -194,6 +196,20 @@ static void on_push(struct provchan_server *s, const void *rid, size_t rid_len,
 	zmq_msg_close(&f);
 }
 
+static void on_trial(struct provchan_server *s, const void *rid, size_t rid_len,
+		     const struct msg_prov_trial *pt)
+{
+	struct provchan_trial t = { .peer_len = rid_len, .id = pt->id, .port = pt->port };
+
+	memcpy(t.peer, rid, rid_len);
+	memcpy(t.service, pt->service, sizeof(t.service));
+	if (s->trial)
+		s->trial(s->trial_arg, &t);
+	else
+		provchan_server_trial_done(s, &t, false, "{\"ok\":false,\"reason\":"
+					   "\"this daemon runs no trials\"}");
+}
+
 static void on_server(struct ev_loop *loop, void *arg, int what)
 {
 	struct provchan_server *s = arg;
@@ -231,11 +247,13 @@ static void on_server(struct ev_loop *loop, void *arg, int what)
 		drain(s->router);
 		if (m.type == MSG_T_PROV_QUERY) {
 			ack(s, rid, (size_t)rl, 0, true, NULL);
+		} else if (m.type == MSG_T_PROV_TRIAL && (seg = msg_find(&m, MSG_S_PROV_TRIAL))) {
+			on_trial(s, rid, (size_t)rl, &seg->u.prov_trial);
 		} else if (m.type != MSG_T_ERROR) {
 			err = (struct msg_err){ .code = MSG_E_MSG_TYPE, .msg_type = m.type,
 						.seg_index = -1, .seg_type = -1, .field = -1 };
 			refuse(s, rid, (size_t)rl, &err, "the provisioning channel takes "
-			       "prov-push and prov-query");
+			       "prov-push, prov-query and prov-trial");
 		}
 	}
 }
@@ -300,6 +318,37 @@ void provchan_server_close(struct provchan_server *s)
 uint64_t provchan_server_applied(const struct provchan_server *s)
 {
 	return s->applied;
+}
+
+void provchan_server_on_trial(struct provchan_server *s, provchan_trial_fn *fn, void *arg)
+{
+	s->trial = fn;
+	s->trial_arg = arg;
+}
+
+int provchan_server_trial_done(struct provchan_server *s, const struct provchan_trial *t,
+			       bool ok, const char *report)
+{
+	uint8_t buf[256];
+	struct msg m;
+	struct msg_prov_result *r;
+	size_t len, rlen = strlen(report);
+
+	if (rlen > MSG_MAX_PROV_DOC || t->peer_len > sizeof(t->peer))
+		return -EMSGSIZE;
+	msg_init(&m, MSG_T_PROV_RESULT);
+	r = &msg_add(&m, MSG_S_PROV_RESULT, true)->u.prov_result;
+	*r = (struct msg_prov_result){ .id = t->id, .ok = ok, .size = (uint32_t)rlen,
+				       .digest_len = MSG_PROV_DIGEST_LEN };
+	crypto_hash_sha256(r->digest, (const unsigned char *)report, rlen);
+	if (msg_encode(&m, buf, sizeof(buf), &len, NULL) < 0)
+		return -EINVAL;
+	/* a multipart message goes whole or not at all */
+	if (zmq_send(s->router, t->peer, t->peer_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+	    zmq_send(s->router, buf, len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+	    zmq_send(s->router, report, rlen, ZMQ_DONTWAIT) < 0)
+		return -errno;
+	return 0;
 }
 
 /* ---- Provisioner side ---------------------------------------------------------- */
@@ -383,6 +432,29 @@ static void on_tick(struct ev_loop *loop, void *arg, int what)
 	}
 }
 
+/* A trial's result: the report frame must match its size and digest. */
+static void on_result(struct target *t, const struct msg_prov_result *r)
+{
+	struct provchan_client *c = t->c;
+	uint8_t digest[crypto_hash_sha256_BYTES];
+	zmq_msg_t f;
+
+	if (!more(t->dealer) || recv_frame(t->dealer, &f) < 0) {
+		log_debug("provchan: %s: a trial result without its report", t->cfg.name);
+		return;
+	}
+	const char *report = zmq_msg_data(&f);
+	size_t len = zmq_msg_size(&f);
+	drain(t->dealer);
+	crypto_hash_sha256(digest, (const unsigned char *)report, len);
+	if (len != r->size || memcmp(digest, r->digest, sizeof(digest)))
+		log_debug("provchan: %s: a trial report that does not match its digest",
+			  t->cfg.name);
+	else if (c->cfg.result)
+		c->cfg.result(c->cfg.arg, t->idx, r->id, r->ok, report, len);
+	zmq_msg_close(&f);
+}
+
 static void on_dealer(struct ev_loop *loop, void *arg, int what)
 {
 	struct target *t = arg;
@@ -398,9 +470,16 @@ static void on_dealer(struct ev_loop *loop, void *arg, int what)
 
 		if (n < 0)
 			return;
-		drain(t->dealer);
-		if ((size_t)n > sizeof(buf) || msg_decode(buf, (size_t)n, &m, NULL) < 0)
+		if ((size_t)n > sizeof(buf) || msg_decode(buf, (size_t)n, &m, NULL) < 0) {
+			drain(t->dealer);
 			continue;
+		}
+		/* a trial's report follows its result as a frame of its own */
+		if (m.type == MSG_T_PROV_RESULT && (seg = msg_find(&m, MSG_S_PROV_RESULT))) {
+			on_result(t, &seg->u.prov_result);
+			continue;
+		}
+		drain(t->dealer);
 		if (m.type == MSG_T_ERROR && (seg = msg_find(&m, MSG_S_ERROR))) {
 			log_debug("provchan: %s refused a message: %s", t->cfg.name,
 				  seg->u.error.text);
@@ -557,6 +636,28 @@ void provchan_client_latest(struct provchan_client *c, uint64_t version)
 	for (unsigned i = 0; i < c->n; i++)
 		if (!in_step(c->t[i]))
 			push(c->t[i]);
+}
+
+int provchan_client_trial(struct provchan_client *c, unsigned idx, uint64_t id,
+			  const char *service, uint16_t port)
+{
+	uint8_t buf[256];
+	struct msg m;
+	struct msg_prov_trial *pt;
+	size_t len, slen = strlen(service);
+
+	if (idx >= c->n || !slen || slen > MSG_MAX_NAME || !id || id > INT64_MAX)
+		return -EINVAL;
+	msg_init(&m, MSG_T_PROV_TRIAL);
+	pt = &msg_add(&m, MSG_S_PROV_TRIAL, true)->u.prov_trial;
+	*pt = (struct msg_prov_trial){ .id = id, .port = port };
+	memcpy(pt->service, service, slen + 1);
+	if (msg_encode(&m, buf, sizeof(buf), &len, NULL) < 0)
+		return -EINVAL;
+	/* ZMQ_IMMEDIATE: a target that is not connected refuses at once */
+	if (zmq_send(c->t[idx]->dealer, buf, len, ZMQ_DONTWAIT) < 0)
+		return errno == EAGAIN ? -ENOTCONN : -errno;
+	return 0;
 }
 
 void provchan_client_status(const struct provchan_client *c, unsigned idx,

@@ -233,6 +233,20 @@ struct msg_prov_query {
 	uint64_t latest;
 };
 
+struct msg_prov_trial {
+	uint64_t id;
+	char service[MSG_MAX_NAME + 1]; /* NUL-terminated, not empty */
+	uint16_t port;
+};
+
+struct msg_prov_result {
+	uint64_t id;
+	bool ok;
+	uint32_t size;                /* of the report frame that follows */
+	uint8_t digest_len;           /* MSG_PROV_DIGEST_LEN once decoded */
+	uint8_t digest[MSG_PROV_DIGEST_LEN];
+};
+
 struct msg_seg {
 	uint8_t type;                 /* enum msg_seg_type */
 	bool required;                /* the segment header's Required flag */
@@ -261,6 +275,8 @@ struct msg_seg {
 		struct msg_prov_doc prov_doc;
 		struct msg_prov_ack prov_ack;
 		struct msg_prov_query prov_query;
+		struct msg_prov_trial prov_trial;
+		struct msg_prov_result prov_result;
 	} u;
 };
 

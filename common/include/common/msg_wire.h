@@ -52,6 +52,7 @@
 #define MSG_MAX_PACKET    65535u /* IP packet segment, bytes */
 #define MSG_MAX_ACTIONS   32u    /* entries in an action list */
 #define MSG_MAX_TEXT      127u   /* error text, bytes */
+#define MSG_MAX_NAME      63u    /* a definitions name (prov-trial), bytes */
 #define MSG_MAX_TTL       86400u /* affinity time to live, seconds */
 #define MSG_HMAC_LEN      32u    /* hmac-sha256 authenticator, bytes */
 #define MSG_MAX_REPL_KEY   64u    /* replicated entry key, bytes */
@@ -83,7 +84,9 @@
 	X(MSG_T_REPL_ACK,       34, "repl-ack")                            \
 	X(MSG_T_PROV_PUSH,      48, "prov-push")                           \
 	X(MSG_T_PROV_ACK,       49, "prov-ack")                            \
-	X(MSG_T_PROV_QUERY,     50, "prov-query")
+	X(MSG_T_PROV_QUERY,     50, "prov-query")                          \
+	X(MSG_T_PROV_TRIAL,     51, "prov-trial")                          \
+	X(MSG_T_PROV_RESULT,    52, "prov-trial-result")
 
 #define MSG_T_RESERVED_ACTIVITY 10u
 #define MSG_T_RESERVED_REPL_FIRST 32u
@@ -122,7 +125,9 @@
 	X(MSG_S_REPL_ACK,      37, "repl-ack")                           \
 	X(MSG_S_PROV_DOC,      48, "prov-doc")                           \
 	X(MSG_S_PROV_ACK,      49, "prov-ack")                           \
-	X(MSG_S_PROV_QUERY,    50, "prov-query")
+	X(MSG_S_PROV_QUERY,    50, "prov-query")                         \
+	X(MSG_S_PROV_TRIAL,    51, "prov-trial")                         \
+	X(MSG_S_PROV_RESULT,   52, "prov-trial-result")
 
 #define MSG_S_ACTION_FIRST 16u
 #define MSG_S_ACTION_LAST  31u
@@ -303,6 +308,20 @@
  * prov-query (50)                    provisioner -> daemon: which version runs?
  *   1  target    uint  M  MSG_PROV_TARGET_*: 1..2
  *   2  latest    uint  M  0..2^63-1, the provisioner's newest version
+ *
+ * prov-trial (51)                    provisioner -> engine: validate a service
+ *      by a handshake through every device of its chain (docs/pkt-engine.md,
+ *      "Trials")
+ *   1  id        uint  M  1..2^63-1, the provisioner's number for the trial
+ *   2  service   text  M  1..63 bytes: the service's name in the definitions
+ *   3  port      uint  M  0..65535: the service port to try (0: its first)
+ *
+ * prov-trial-result (52)             engine -> provisioner
+ *   1  id        uint  M  1..2^63-1, the trial this answers
+ *   2  ok        bool  M  the handshake came back through every device
+ *   3  size      uint  M  0..MSG_MAX_PROV_DOC: bytes of the report (JSON),
+ *                         the next ZeroMQ frame of the same message
+ *   4  digest    bytes M  exactly 32 bytes: SHA-256 of the report
  */
 
 /* Interest criteria bits (seed 001, figure 10I), shared by all four vectors

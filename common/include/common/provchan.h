@@ -80,6 +80,29 @@ void provchan_server_close(struct provchan_server *s);
 /* The version applied last (0: none since it opened). */
 uint64_t provchan_server_applied(const struct provchan_server *s);
 
+/*
+ * Trials (prov-trial, engines only): the provisioner asks the daemon to
+ * validate a service by a handshake through its chain. The request is a
+ * value the daemon keeps (it names the asking peer); the answer goes back
+ * whenever the trial ends, through provchan_server_trial_done().
+ */
+struct provchan_trial {
+	uint8_t peer[256];                       /* ZeroMQ routing id of the asker */
+	size_t peer_len;
+	uint64_t id;                             /* the provisioner's number */
+	char service[MSG_MAX_NAME + 1];
+	uint16_t port;                           /* 0: the service's first */
+};
+typedef void provchan_trial_fn(void *arg, const struct provchan_trial *t);
+/* Take prov-trial requests from now on (fn NULL: refuse them, the default). */
+void provchan_server_on_trial(struct provchan_server *s, provchan_trial_fn *fn, void *arg);
+/*
+ * Answer trial t: ok and a report (JSON text, NUL-terminated, at most
+ * MSG_MAX_PROV_DOC bytes). 0 or -errno (the asker is gone: nothing queued).
+ */
+int provchan_server_trial_done(struct provchan_server *s, const struct provchan_trial *t,
+			       bool ok, const char *report);
+
 /* ---- Provisioner side ---------------------------------------------------------- */
 
 struct provchan_target {
@@ -101,6 +124,12 @@ typedef int provchan_render_fn(void *arg, unsigned idx, uint64_t version, char *
  */
 typedef void provchan_ack_fn(void *arg, unsigned idx, uint64_t version, bool ok,
 			     uint64_t applied, const char *text);
+/*
+ * Target idx answered trial id: ok, and its report (len bytes of JSON, not
+ * NUL-terminated; checked against the result's size and digest already).
+ */
+typedef void provchan_result_fn(void *arg, unsigned idx, uint64_t id, bool ok,
+				const char *report, size_t len);
 
 struct provchan_client_cfg {
 	void *zctx;
@@ -109,6 +138,7 @@ struct provchan_client_cfg {
 	uint64_t retry_ms;                       /* resend / query period */
 	provchan_render_fn *render;
 	provchan_ack_fn *ack;
+	provchan_result_fn *result;              /* NULL: trial results are dropped */
 	void *arg;
 };
 
@@ -125,6 +155,14 @@ int provchan_client_add(struct provchan_client *c, const struct provchan_target 
 			uint64_t acked, unsigned *idx);
 /* The newest committed version: push it to every target not running it. */
 void provchan_client_latest(struct provchan_client *c, uint64_t version);
+
+/*
+ * Ask target idx (an engine) for trial id of service (port 0: its first).
+ * The answer comes to cfg->result. -ENOTCONN when the target is not
+ * connected (nothing is queued for it), -EINVAL for a bad name or index.
+ */
+int provchan_client_trial(struct provchan_client *c, unsigned idx, uint64_t id,
+			  const char *service, uint16_t port);
 
 struct provchan_status {
 	uint64_t applied;                        /* last reported (or seeded) */

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "msg_samples.h"
@@ -315,6 +316,23 @@ static void build_prov_query(struct msg *m)
 		(struct msg_prov_query){ .target = MSG_PROV_TARGET_PKT_ENGINE, .latest = 43 };
 }
 
+static void build_prov_trial(struct msg *m)
+{
+	msg_init(m, MSG_T_PROV_TRIAL);
+	struct msg_prov_trial *t = &msg_add(m, MSG_S_PROV_TRIAL, true)->u.prov_trial;
+	*t = (struct msg_prov_trial){ .id = 7, .port = 8080 };
+	snprintf(t->service, sizeof(t->service), "shop-v2");
+}
+
+static void build_prov_result(struct msg *m)
+{
+	msg_init(m, MSG_T_PROV_RESULT);
+	struct msg_prov_result *r = &msg_add(m, MSG_S_PROV_RESULT, true)->u.prov_result;
+	*r = (struct msg_prov_result){ .id = 7, .ok = true, .size = 300,
+				       .digest_len = MSG_PROV_DIGEST_LEN };
+	memset(r->digest, 0x5a, sizeof(r->digest));
+}
+
 const struct msg_sample msg_samples[] = {
 	{ "update_wildcard", MSG_T_UPDATE_WILDCARD, build_update_wildcard, true },
 	{ "update_fixed", MSG_T_UPDATE_FIXED, build_update_fixed, false },
@@ -331,6 +349,8 @@ const struct msg_sample msg_samples[] = {
 	{ "prov_push", MSG_T_PROV_PUSH, build_prov_push, false },
 	{ "prov_ack", MSG_T_PROV_ACK, build_prov_ack, false },
 	{ "prov_query", MSG_T_PROV_QUERY, build_prov_query, false },
+	{ "prov_trial", MSG_T_PROV_TRIAL, build_prov_trial, false },
+	{ "prov_result", MSG_T_PROV_RESULT, build_prov_result, false },
 };
 const size_t msg_nsamples = sizeof(msg_samples) / sizeof(msg_samples[0]);
 
