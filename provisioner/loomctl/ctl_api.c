@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ctl.h"
 #include "ctl_api.h"
@@ -24,7 +25,8 @@ bool ctl_api_object(const char *name)
 	for (size_t i = 0; i < LOOM_ARRAY_SIZE(resources); i++)
 		if (!strcmp(name, resources[i]))
 			return true;
-	return !strcmp(name, "login") || !strcmp(name, "version") || !strcmp(name, "push");
+	return !strcmp(name, "login") || !strcmp(name, "version") || !strcmp(name, "push") ||
+	       !strcmp(name, "trials");
 }
 
 LOOM_PRINTF(1, 2)
@@ -310,6 +312,57 @@ static json_t *body_of(int n, char **words, int *status)
 	return b;
 }
 
+/*
+ * services try ID [port=N]: start a trial and wait for its end (a trial
+ * waits at most PROV_TRIAL_WAIT_MS for its engines: 10 s, polled here for
+ * 15); exit 0 when it passed, CTL_EXIT_FAIL when it failed or never ended.
+ */
+static bool in_state(const json_t *trial, const char *state)
+{
+	const char *s = json_string_value(json_object_get(trial, "state"));
+
+	return s && !strcmp(s, state);
+}
+
+static int try_service(const char *path, json_t *body, const struct ctl_api_opts *o)
+{
+	json_t *trial = NULL;
+	char tpath[64];
+	int r = request(o, "POST", path, body, &trial);
+
+	for (int i = 0; !r && i < 75 && in_state(trial, "running"); i++) {
+		struct timespec ts = { .tv_nsec = 200 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+		snprintf(tpath, sizeof(tpath), "trials/%" JSON_INTEGER_FORMAT,
+			 json_integer_value(json_object_get(trial, "id")));
+		json_decref(trial);
+		r = request(o, "GET", tpath, NULL, &trial);
+	}
+	if (!r) {
+		print(o, trial);
+		if (!in_state(trial, "passed"))
+			r = CTL_EXIT_FAIL;
+	}
+	json_decref(trial);
+	return r;
+}
+
+/* services replicate|try|cutover ID KEY=VALUE... */
+static int service_action(const char *cmd, int argc, char **argv, const struct ctl_api_opts *o)
+{
+	char path[128];
+	json_t *b;
+	int r;
+
+	snprintf(path, sizeof(path), "services/%.32s/%s", argv[2],
+		 !strcmp(cmd, "try") ? "trials" : cmd);
+	if (!(b = body_of(argc - 3, argv + 3, &r)))
+		return r;
+	r = !strcmp(cmd, "try") ? try_service(path, b, o) : run_print(o, "POST", path, b);
+	json_decref(b);
+	return r;
+}
+
 static int resource(const char *res, int argc, char **argv, const struct ctl_api_opts *o)
 {
 	const char *cmd = argc > 1 ? argv[1] : "list";
@@ -333,6 +386,9 @@ static int resource(const char *res, int argc, char **argv, const struct ctl_api
 		return run_print(o, "GET", path, NULL);
 	if (!strcmp(cmd, "delete") && argc == 3)
 		return run_print(o, "DELETE", path, NULL);
+	if (!strcmp(res, "services") && (!strcmp(cmd, "replicate") || !strcmp(cmd, "try") ||
+					 !strcmp(cmd, "cutover")))
+		return service_action(cmd, argc, argv, o);
 	if (!strcmp(cmd, "update") || !strcmp(cmd, "replace")) {
 		json_t *b = body_of(argc - 3, argv + 3, &r);
 		if (!b)
@@ -423,6 +479,11 @@ int ctl_api_run(int argc, char **argv, const struct ctl_api_opts *opts)
 	else if (!strcmp(args[0], "push"))
 		r = n == 1 || (n == 2 && !strcmp(args[1], "list")) ?
 		    run_print(&o, "GET", "push", NULL) : fail("push [list]");
+	else if (!strcmp(args[0], "trials"))
+		r = n == 1 || (n == 2 && !strcmp(args[1], "list")) ? run_print(&o, "GET", "trials",
+									       NULL) :
+		    n == 3 && !strcmp(args[1], "show") ? resource("trials", n, args, &o) :
+		    fail("trials [list] | trials show ID");
 	else
 		r = resource(args[0], n, args, &o);
 	curl_global_cleanup();

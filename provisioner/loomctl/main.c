@@ -55,7 +55,9 @@ static void usage(FILE *f)
 	      "an IPv6 address with a port is written [2001:db8::1]:80.\n"
 	      "RESOURCE is one of the provisioner's API (plural, as in its URLs):\n"
 	      "interfaces, segments, ip-pools, device-pools, devices, packages, customers,\n"
-	      "services, acls, virtual-services, nat-pools, users.\n"
+	      "services, acls, virtual-services, nat-pools, users; and trials (read only).\n"
+	      "services also take: replicate ID name=N address=A, try ID [port=P] (waits for\n"
+	      "the trial; exit 3 when it failed), cutover ID from=REPLICA [force=true].\n"
 	      "Exit status: 0 ok, 1 not found, 2 usage, 3 the table (or the API) cannot be\n"
 	      "read, 4 the API refused the request.\n",
 	      f);

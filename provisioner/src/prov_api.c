@@ -198,6 +198,52 @@ static int statistics(struct prov_api *api, const struct prov_actor *who,
 	return r;
 }
 
+/* /trials and /trials/{id}. */
+static int trials(struct prov_api *api, const struct prov_actor *who, char **part, size_t n,
+		  struct prov_reply *out, struct prov_error *e)
+{
+	json_t *obj;
+	int64_t id = 0;
+	int r;
+
+	if (n == 2 && !parse_id(part[1], &id))
+		return prov_fail(e, PROV_E_NOT_FOUND, NULL, "no trial '%.32s'", part[1]);
+	r = n == 2 ? prov_trial_get(api->model, who, id, &obj, e) :
+		     prov_trial_list(api->model, who, &obj, e);
+	if (!r)
+		reply(out, 200, obj);
+	return r;
+}
+
+/* POST /services/{id}/{replicate,trials,cutover}. */
+static int service_action(struct prov_api *api, const struct prov_actor *who, char **part,
+			  const char *body, size_t len, struct prov_reply *out,
+			  struct prov_error *e)
+{
+	json_t *req = NULL, *obj = NULL;
+	int64_t id;
+	int r;
+
+	if (!parse_id(part[1], &id))
+		return prov_fail(e, PROV_E_NOT_FOUND, NULL, "no service '%.32s'", part[1]);
+	/* a trial may be asked for with no body at all */
+	if (!strcmp(part[2], "trials") && !len)
+		req = json_object();
+	else if ((r = parse_body(body, len, &req, e)))
+		return r;
+	if (!strcmp(part[2], "replicate"))
+		r = prov_service_replicate(api->model, who, id, req, &obj, e);
+	else if (!strcmp(part[2], "cutover"))
+		r = prov_service_cutover(api->model, who, id, req, &obj, e);
+	else
+		r = prov_trial_start(api->model, who, id, req, &api->trials, &obj, e);
+	json_decref(req);
+	if (!r)
+		reply(out, !strcmp(part[2], "cutover") ? 200 :
+			   !strcmp(part[2], "trials") ? 202 : 201, obj);
+	return r;
+}
+
 /*
  * The routes: what a path is and which methods it takes. part[] are the
  * path's pieces after /api/v1/.
@@ -218,6 +264,12 @@ static const char *route(char **part, size_t n, const struct prov_resource **res
 			return "GET";
 		return NULL;
 	}
+	if (!strcmp(part[0], "trials"))
+		return n <= 2 ? "GET" : NULL;
+	if (n == 3 && !strcmp(part[0], "services") &&
+	    (!strcmp(part[2], "replicate") || !strcmp(part[2], "trials") ||
+	     !strcmp(part[2], "cutover")))
+		return "POST";
 	if (!(*res = prov_resource_by_url(part[0])) || n > 2)
 		return NULL;
 	return n == 1 ? "GET, POST" : "GET, PUT, PATCH, DELETE";
@@ -266,6 +318,10 @@ void prov_api_handle(struct prov_api *api, const char *method, const char *path,
 		goto fail;
 	if (res)
 		r = resource(api, &who, method, res, n == 2 ? part[1] : NULL, body, len, out, &e);
+	else if (!strcmp(part[0], "services"))
+		r = service_action(api, &who, part, body, len, out, &e);
+	else if (!strcmp(part[0], "trials"))
+		r = trials(api, &who, part, n, out, &e);
 	else if (!strcmp(part[0], "push"))
 		r = push_state(api, &who, out, &e);
 	else if (!strcmp(part[0], "statistics"))

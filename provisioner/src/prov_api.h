@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "prov_model.h"
+#include "prov_trial.h"
 
 struct prov_stats_cfg;
 
@@ -26,6 +27,8 @@ struct prov_api {
 	/* after a request that may have committed a change (the push) */
 	void (*changed)(void *arg);
 	void *changed_arg;
+	/* how a trial reaches the engines (prov_trial.h); start NULL: none */
+	struct prov_trial_runner trials;
 };
 
 struct prov_reply {

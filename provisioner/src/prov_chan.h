@@ -23,4 +23,17 @@ int prov_chan_open(struct ev_loop *loop, const struct prov_config *cfg, struct p
 void prov_chan_changed(struct prov_chan *c);
 void prov_chan_close(struct prov_chan *c);
 
+/*
+ * Trials (prov_trial.h): struct prov_trial_runner's start, arg the chan.
+ * Every engine target is asked once it runs `version` (the trial's
+ * definitions), at most PROV_TRIAL_WAIT_MS after the start; the trial
+ * passes when an engine's handshake came back through every device and no
+ * other engine failed it (a standby engine does not count). The answers
+ * are recorded with prov_trial_finish.
+ */
+#define PROV_TRIAL_WAIT_MS 10000u
+#define PROV_TRIALS_AT_ONCE 8u
+int prov_chan_trial(void *chan, int64_t id, const char *name, uint16_t port, int64_t version,
+		    char *why, size_t whylen);
+
 #endif

@@ -14,6 +14,7 @@
 #include "common/priv.h"
 #include "prov_auth.h"
 #include "prov_chan.h"
+#include "prov_trial.h"
 #include "prov_daemon.h"
 #include "prov_http.h"
 #include "prov_version.h"
@@ -112,6 +113,10 @@ int prov_daemon_run(const struct prov_config *cfg, const char *path)
 		goto out;
 	api.changed = on_changed;
 	api.changed_arg = chan;
+	if (chan)
+		api.trials = (struct prov_trial_runner){ .start = prov_chan_trial, .arg = chan };
+	if (prov_trial_recover(&model, &e) < 0)
+		log_warn("closing the trials a previous run left: %s", e.message);
 	prov_version_current(&model, &version, &e);
 	log_notice("ready: database %s at version %" PRId64, cfg->database, version);
 	loom_daemon_ready(); /* a supervisor waiting for READY=1 may go on */

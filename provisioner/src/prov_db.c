@@ -107,7 +107,18 @@ static const char *const m3[] = {
 	NULL,
 };
 
-static const char *const *const migrations[] = { m1, m2, m3 };
+/* 4: trials of services (prov_trial.h): not definitions, their record */
+static const char *const m4[] = {
+	"CREATE TABLE trials(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  service INTEGER NOT NULL REFERENCES services(id) ON DELETE CASCADE,"
+	"  port INTEGER NOT NULL, version INTEGER NOT NULL, chain TEXT NOT NULL,"
+	"  state TEXT NOT NULL, report TEXT NOT NULL DEFAULT '{}',"
+	"  started INTEGER NOT NULL, finished INTEGER);",
+	"CREATE INDEX trials_service ON trials(service);",
+	NULL,
+};
+
+static const char *const *const migrations[] = { m1, m2, m3, m4 };
 
 unsigned prov_db_schema_version(void)
 {

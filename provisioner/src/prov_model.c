@@ -800,6 +800,44 @@ int prov_obj_replace(struct prov_model *m, const struct prov_resource *r,
 }
 
 /* Who still refers to object id of r: a clear 409 rather than SQLite's. */
+int prov_change_begin(struct prov_model *m, struct prov_error *e)
+{
+	return prov_db_begin(m->db, e);
+}
+
+int prov_change_put(struct prov_model *m, const struct prov_resource *r,
+		    const struct prov_actor *who, int64_t *id, json_t *body,
+		    struct prov_error *e)
+{
+	json_t *norm;
+	int rc;
+
+	if ((rc = prov_obj_shape(r, body, *id == 0, &norm, e)))
+		return rc;
+	if (!(rc = validate(m, r, who, *id, norm, e)))
+		rc = store(m, r, id, false, norm, e);
+	json_decref(norm);
+	return rc;
+}
+
+int prov_change_commit(struct prov_model *m, const struct prov_actor *who,
+		       const struct prov_resource *const *rs, size_t n, const char *change,
+		       struct prov_error *e)
+{
+	int rc = 0;
+
+	for (size_t i = 0; !rc && i < n; i++)
+		rc = recheck(m, rs[i], e);
+	if (!rc)
+		rc = prov_version_commit(m, who, change, NULL, e);
+	return rc ? rc : prov_db_commit(m->db, e);
+}
+
+void prov_change_abort(struct prov_model *m)
+{
+	prov_db_rollback(m->db);
+}
+
 static int in_use(struct prov_model *m, const struct prov_resource *r, int64_t id,
 		  struct prov_error *e)
 {

@@ -152,6 +152,25 @@ int prov_obj_delete(struct prov_model *m, const struct prov_resource *r,
 		    const struct prov_actor *who, int64_t id, struct prov_error *e);
 
 /*
+ * Several changes committed as one version (a replica with its ACLs, a
+ * cut-over): prov_change_begin(), any number of prov_change_put(), then
+ * prov_change_commit() or, after any failure, prov_change_abort().
+ *
+ * prov_change_put shapes body (a creation when *id is 0; *id is set then),
+ * checks it as prov_obj_create/replace would for who and stores it.
+ * prov_change_commit checks again what depends on each resource in rs,
+ * records one version described by `change` and commits.
+ */
+int prov_change_begin(struct prov_model *m, struct prov_error *e);
+int prov_change_put(struct prov_model *m, const struct prov_resource *r,
+		    const struct prov_actor *who, int64_t *id, json_t *body,
+		    struct prov_error *e);
+int prov_change_commit(struct prov_model *m, const struct prov_actor *who,
+		       const struct prov_resource *const *rs, size_t n, const char *change,
+		       struct prov_error *e);
+void prov_change_abort(struct prov_model *m);
+
+/*
  * The whole set of definitions (every versioned resource, every object
  * with its id) as one document: {"resources": {"interfaces": [...], ...}}.
  * Call inside or outside a transaction.

@@ -161,12 +161,12 @@ Test(prov_db, migrates_once_and_refuses_a_newer_schema)
 	cr_assert_eq(prov_db_int(h, "PRAGMA foreign_keys", 0, 0, &v, NULL), 1);
 	cr_assert_eq(v, 1);
 	/* a database one migration behind gets just that one */
-	cr_assert_eq(sqlite3_exec(h, "DROP TABLE push_state; DELETE FROM "
-				  "schema_version WHERE version = 3", NULL, NULL, NULL), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(h, "DROP TABLE trials; DELETE FROM "
+				  "schema_version WHERE version = 4", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(h);
 	cr_assert_eq(prov_db_open(db, &h, why, sizeof(why)), 0, "%s", why);
 	cr_assert_eq(prov_db_int(h, "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
-				 "AND name = 'push_state'", 0, 0, &v, NULL), 1);
+				 "AND name = 'trials'", 0, 0, &v, NULL), 1);
 	cr_assert_eq(v, 1);
 	cr_assert_eq(prov_db_int(h, "SELECT count(*) FROM schema_version", 0, 0, &v, NULL), 1);
 	cr_assert_eq(v, prov_db_schema_version());
