@@ -8,6 +8,7 @@
  * CurveZMQ admits only the provisioner's key.
  */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +72,31 @@ static void on_ack(void *arg, unsigned idx, uint64_t version, bool ok, uint64_t 
 	snprintf(last_text, sizeof(last_text), "%s", text);
 }
 
+/* trials: what the "engine" was asked and the "provisioner" heard back */
+static struct provchan_trial asked;
+static unsigned trials_asked, results;
+static uint64_t result_id;
+static bool result_ok;
+static char result_report[256];
+
+static void on_trial(void *arg, const struct provchan_trial *t)
+{
+	(void)arg;
+	asked = *t;
+	trials_asked++;
+}
+
+static void on_result(void *arg, unsigned idx, uint64_t id, bool ok, const char *report,
+		      size_t len)
+{
+	(void)arg;
+	(void)idx;
+	results++;
+	result_id = id;
+	result_ok = ok;
+	snprintf(result_report, sizeof(result_report), "%.*s", (int)len, report);
+}
+
 static void setup(void)
 {
 	static unsigned n;
@@ -80,7 +106,7 @@ static void setup(void)
 	cr_assert(loop && zctx);
 	cr_assert_eq(zap_open(loop, zctx, &zap), 0);
 	snprintf(endpoint, sizeof(endpoint), "ipc:///tmp/prov2-provchan-%d-%u", getpid(), n++);
-	applied_version = applies = acks = renders = 0;
+	applied_version = applies = acks = renders = trials_asked = results = 0;
 	last_applied = 0;
 }
 
@@ -122,7 +148,7 @@ static struct provchan_client *client(const struct provchan_target *t, uint64_t 
 				      const char *pub, const char *sec)
 {
 	struct provchan_client_cfg cc = { .zctx = zctx, .retry_ms = 100, .render = render,
-					  .ack = on_ack };
+					  .ack = on_ack, .result = on_result };
 	struct provchan_client *c;
 	unsigned idx;
 
@@ -314,4 +340,45 @@ Test(provchan, configuration_block)
 	cr_assert_eq(cfg_load_buffer("t", bad, strlen(bad), &provchan_cfg_schema, &cfg, &diag),
 		     -EINVAL);
 	cr_assert_eq(diag.n, 2, "tcp needs the secret key and the provisioner's key");
+}
+
+Test(provchan, a_trial_is_asked_for_and_answered_with_its_report)
+{
+	struct provchan_server *s = ipc_server(MSG_PROV_TARGET_PKT_ENGINE);
+	struct provchan_client *c = ipc_client(MSG_PROV_TARGET_PKT_ENGINE, 0);
+	char big[MSG_MAX_NAME + 2]; /* one byte too many */
+
+	/* a daemon that runs no trials says so at once */
+	provchan_client_latest(c, 1);
+	RUN_UNTIL(last_applied == 1, 3000);
+	cr_assert_eq(provchan_client_trial(c, 0, 5, "shop", 80), 0);
+	RUN_UNTIL(results == 1, 3000);
+	cr_assert_eq(result_id, 5);
+	cr_assert_not(result_ok);
+	cr_assert(strstr(result_report, "runs no trials"), "%s", result_report);
+	/* one that does gets the request whole, and answers when it likes */
+	provchan_server_on_trial(s, on_trial, NULL);
+	cr_assert_eq(provchan_client_trial(c, 0, 6, "shop-v2", 8080), 0);
+	RUN_UNTIL(trials_asked == 1, 3000);
+	cr_assert_eq(asked.id, 6);
+	cr_assert_str_eq(asked.service, "shop-v2");
+	cr_assert_eq(asked.port, 8080);
+	run_for(100);
+	cr_assert_eq(results, 1, "no answer before the daemon gives one");
+	cr_assert_eq(provchan_server_trial_done(s, &asked, true, "{\"ok\": true}"), 0);
+	RUN_UNTIL(results == 2, 3000);
+	cr_assert_eq(result_id, 6);
+	cr_assert(result_ok);
+	cr_assert_str_eq(result_report, "{\"ok\": true}");
+	/* what the codec cannot carry is refused before it is sent */
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	cr_assert_eq(provchan_client_trial(c, 0, 7, big, 80), -EINVAL);
+	cr_assert_eq(provchan_client_trial(c, 0, 0, "shop", 80), -EINVAL);
+	cr_assert_eq(provchan_client_trial(c, 0, 7, "", 80), -EINVAL);
+	cr_assert_eq(provchan_client_trial(c, 1, 7, "shop", 80), -EINVAL);
+	provchan_client_close(c);
+	/* the asker is gone: the answer goes nowhere, and nothing breaks */
+	provchan_server_trial_done(s, &asked, false, "{}");
+	provchan_server_close(s);
 }
