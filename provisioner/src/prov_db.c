@@ -107,10 +107,12 @@ static const char *const m3[] = {
 	NULL,
 };
 
-/* 4: trials of services (prov_trial.h): not definitions, their record */
+/* 4: trials of services (prov_trial.h): not definitions but their record,
+ * so no foreign key: a rollback re-imports the services (a cascade would
+ * wipe the record) and a trial outlives a deleted service */
 static const char *const m4[] = {
 	"CREATE TABLE trials(id INTEGER PRIMARY KEY AUTOINCREMENT,"
-	"  service INTEGER NOT NULL REFERENCES services(id) ON DELETE CASCADE,"
+	"  service INTEGER NOT NULL,"
 	"  port INTEGER NOT NULL, version INTEGER NOT NULL, chain TEXT NOT NULL,"
 	"  state TEXT NOT NULL, report TEXT NOT NULL DEFAULT '{}',"
 	"  started INTEGER NOT NULL, finished INTEGER);",

@@ -79,13 +79,15 @@ int prov_trial_get(struct prov_model *m, const struct prov_actor *who, int64_t i
 	int s, rc = 0;
 
 	*out = NULL;
-	if (sqlite3_prepare_v2(m->db, "SELECT " TRIAL_COLUMNS " FROM trials t JOIN services s "
-			       "ON s.id = t.service WHERE t.id = ?1", -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(m->db, "SELECT " TRIAL_COLUMNS " FROM trials t LEFT JOIN services "
+			       "s ON s.id = t.service WHERE t.id = ?1", -1, &st, NULL) != SQLITE_OK)
 		return prov_db_fail(m->db, e, "prepare");
 	sqlite3_bind_int64(st, 1, id);
 	if ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		/* a deleted service's trials are the provider's record */
 		if (who && who->role == PROV_ROLE_CUSTOMER &&
-		    sqlite3_column_int64(st, 9) != who->customer)
+		    (sqlite3_column_type(st, 9) == SQLITE_NULL ||
+		     sqlite3_column_int64(st, 9) != who->customer))
 			rc = prov_fail(e, PROV_E_FORBIDDEN, NULL, "this trial is of another "
 				       "customer's service");
 		else
@@ -106,8 +108,9 @@ int prov_trial_list(struct prov_model *m, const struct prov_actor *who, json_t *
 	int s;
 
 	*out = NULL;
-	if (sqlite3_prepare_v2(m->db, "SELECT " TRIAL_COLUMNS " FROM trials t JOIN services s "
-			       "ON s.id = t.service WHERE ?1 = 0 OR s.customer = ?1 ORDER BY t.id",
+	if (sqlite3_prepare_v2(m->db, "SELECT " TRIAL_COLUMNS " FROM trials t LEFT JOIN services "
+			       "s ON s.id = t.service WHERE ?1 = 0 OR s.customer = ?1 "
+			       "ORDER BY t.id",
 			       -1, &st, NULL) != SQLITE_OK)
 		return prov_db_fail(m->db, e, "prepare");
 	sqlite3_bind_int64(st, 1, who && who->role == PROV_ROLE_CUSTOMER ? who->customer : 0);

@@ -10,7 +10,7 @@
  * table `trials` (migration 4, not part of the definitions): the service,
  * the port, the definitions version it ran against, the chain it tried
  * (package, devices, order, ports), its state (running, passed, failed) and
- * the engines' reports.
+ * the engines' reports. The record outlives a rollback and the service.
  *
  * A replica is a copy of a service under a new name and address, with its
  * ACLs, made in one version; it can be changed (a new device) and tried

@@ -11,6 +11,10 @@
  *          password costs 64 MiB and tens of milliseconds)
  *   11-21  the body of a PATCH of object 1 of resource byte0 - 11
  *   22-32  the body of a PUT of object 1 of resource byte0 - 22
+ *   33     the body of a replica of service 1 (a new version)
+ *   34     the body of a cut-over of service 1 (a new version)
+ *   35     the body of a trial of service 1 (no engine: recorded, failed;
+ *          no version)
  *   other  a definitions document, imported as a rollback would
  * Oracles besides "never crash, never leak": a refusal always says why (a
  * reason, a message) and stores nothing (the version does not move); what
@@ -25,6 +29,7 @@
 #include <string.h>
 
 #include "prov_db.h"
+#include "prov_trial.h"
 #include "prov_version.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -138,7 +143,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int64_t before = version();
 	unsigned pick = data[0];
 	size_t n = prov_n_resources - 1; /* the last is users */
-	if (pick < 3 * n) {
+	bool versioned = true;
+	if (pick >= 3 * n && pick < 3 * n + 3) {
+		if (pick == 3 * n)
+			r = prov_service_replicate(&m, NULL, 1, body, &out, &e);
+		else if (pick == 3 * n + 1)
+			r = prov_service_cutover(&m, NULL, 1, body, &out, &e);
+		else
+			r = prov_trial_start(&m, NULL, 1, body, NULL, &out, &e);
+		versioned = pick != 3 * n + 2;
+		json_decref(out);
+	} else if (pick < 3 * n) {
 		const struct prov_resource *res = prov_resources[pick % n];
 		if (pick < n)
 			r = prov_obj_create(&m, res, NULL, body, &out, &e);
@@ -168,8 +183,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		return 0;
 	}
-	if (version() != before + 1)
+	if (version() != before + versioned)
 		abort();
+	if (!versioned) {
+		/* the next input meets no trial either */
+		if (sqlite3_exec(m.db, "DELETE FROM trials", NULL, NULL, NULL))
+			abort();
+		return 0;
+	}
 	check_model();
 	restore();
 	return 0;

@@ -103,6 +103,12 @@ def test_cutover_needs_a_passed_trial_of_the_chain_as_it_is(prov):
     # a rollback takes it back
     assert prov.call("POST", f"versions/{before}/rollback", token=t)[0] == 201
     assert prov.call("GET", "services/1", token=t)[1]["devices"] == [1]
+    # the trials are a record, not definitions: a rollback and a deletion keep them
+    assert prov.call("GET", f"trials/{trial['id']}", token=t)[1] == trial
+    assert prov.call("DELETE", f"services/{r}", token=t)[0] == 204
+    assert prov.call("GET", f"trials/{trial['id']}", token=t)[1] == trial
+    acme = prov.login("carol", "carols-password")
+    assert prov.call("GET", f"trials/{trial['id']}", token=acme)[0] == 403
 
 
 def test_customers_replicate_and_try_only_their_own(prov):
