@@ -319,7 +319,7 @@ static int tried(struct prov_model *m, const json_t *rep, int64_t from, struct p
 		tc = column_doc(st, 2);
 		if (strcmp(state, "passed"))
 			rc = prov_fail(e, PROV_E_CONFLICT, "from", "the newest trial of service "
-				       "%" PRId64 " (%" PRId64 ") %s", from, tid,
+				       "%" PRId64 " (trial %" PRId64 ") %s", from, tid,
 				       strcmp(state, "running") ? "failed" : "is still running");
 		else if (!json_equal(tc, chain))
 			rc = prov_fail(e, PROV_E_CONFLICT, "from", "service %" PRId64 " changed "

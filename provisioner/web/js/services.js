@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 // Services: built from a package (one device per step, of the step's
 // function), the chain reordered with buttons or by dragging, drawn as it
-// will carry traffic, and the service's ACLs beside it.
+// will carry traffic, and the service's ACLs, replicas, trials and cut-over
+// beside it.
 
 import { h } from './dom.js';
 import { crudView, resourceForm } from './crud.js';
 import { chainDiagram, serviceSteps } from './diagram.js';
+import { trialsPanel } from './trials.js';
 
 function identity(n) {
 	return [...Array(n).keys()];
@@ -97,7 +99,7 @@ function chainEditor(refs, service) {
 	};
 }
 
-function serviceForm(service, refs, done) {
+function serviceForm(service, refs, done, services) {
 	const chain = chainEditor(refs, service);
 	const form = resourceForm('services', service, refs, { done, extra: chain });
 	const pkgSel = form.querySelector('[data-field="package"]');
@@ -110,7 +112,7 @@ function serviceForm(service, refs, done) {
 		heading: 'h4', title: `ACLs of ${service.name}`,
 		fixed: { service: service.id }, filter: (a) => a.service === service.id,
 	});
-	return h('div', {}, form, acls);
+	return h('div', {}, form, acls, trialsPanel(service, services, () => done(true)));
 }
 
 function diagrams(services, refs) {
@@ -127,9 +129,13 @@ function diagrams(services, refs) {
 }
 
 export function servicesView(root) {
+	let shown = [];
 	crudView(root, 'services', {
 		refs: ['devices', 'device-pools'],
-		editor: (obj, refs, done) => serviceForm(obj, refs, done),
-		after: diagrams,
+		editor: (obj, refs, done) => serviceForm(obj, refs, done, shown),
+		after: (services, refs) => {
+			shown = services;
+			return diagrams(services, refs);
+		},
 	});
 }

@@ -27,3 +27,7 @@ def test_browser_builds_a_chain(browser, prov):
     assert status == 200, render
     # the engine's definitions: the chain by device name, in traffic order
     assert render["services"][0]["chain"] == ["ids1", "fw1"], render
+    # the replica's trial stays on record after the rollbacks took the replica away
+    status, trials = prov.call("GET", "trials", token=prov.token)
+    assert status == 200 and [t["state"] for t in trials] == ["failed"], trials
+    assert "no engine" in trials[0]["report"]["reason"], trials

@@ -2,7 +2,8 @@
 // The web UI in Debian's Chromium, driven by Playwright (test_webui.py runs
 // this against a real loom-provisioner): log in, show an API error on its
 // field, create device pools, devices, a package and a service chain through
-// the forms, reorder the chain, check its diagram, roll back and forward in
+// the forms, reorder the chain, check its diagram, replicate it, try it and
+// be refused a cut-over without a passed trial, roll back and forward in
 // Versions, see the statistics view, save screenshots. Exits non-zero with
 // the reason on the first failed check; every wait is bounded.
 import { join } from 'node:path';
@@ -85,6 +86,31 @@ run(async (page, problems) => {
 	await acls.getByRole('button', { name: 'Create' }).click();
 	await acls.locator('tbody td', { hasText: '192.0.2.0/24' }).waitFor();
 	check(true, 'an ACL rule added to the service');
+
+	// a replica under a new address; a trial (this provisioner has no engine,
+	// so it fails and says why); a cut-over refused for want of a passed trial
+	const trials = page.getByRole('region', { name: 'Replicas, trials and cut-over of web', exact: true });
+	await trials.getByLabel('Replica name').fill('web-v2');
+	await trials.getByLabel('Replica address').fill('198.51.100.20');
+	await trials.getByRole('button', { name: 'Replicate' }).click();
+	await page.locator('figure[data-service="web-v2"]').waitFor();
+	check(true, 'the replica appears with its own chain diagram');
+	await page.getByRole('button', { name: 'Edit web-v2' }).click();
+	const mine = page.getByRole('region', { name: 'Replicas, trials and cut-over of web-v2', exact: true });
+	await mine.getByRole('button', { name: 'Try web-v2' }).click();
+	const failed = mine.locator('article.trial[data-state="failed"]');
+	await failed.waitFor();
+	check((await failed.textContent()).includes('no engine is provisioned'),
+	      'a trial without an engine fails and says why');
+	await page.getByRole('button', { name: 'Cancel' }).first().click();
+	await page.getByRole('button', { name: 'Edit web', exact: true }).click();
+	await trials.getByLabel('Cut over to the chain of').selectOption({ label: 'web-v2 (198.51.100.20)' });
+	await trials.getByRole('button', { name: 'Cut over' }).click();
+	await trials.getByRole('alert').filter({ hasText: 'conflict' }).waitFor();
+	check((await trials.getByRole('alert').textContent()).includes('failed'),
+	      'a cut-over to a replica whose trial failed is refused, with the reason');
+	problems.length = 0; /* the 409 as a failed resource */
+	await page.screenshot({ path: join(OUT, 'webui-trials.png'), fullPage: true });
 	await page.getByRole('button', { name: 'Cancel' }).first().click();
 
 	// a virtual service with two backends
