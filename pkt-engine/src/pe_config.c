@@ -486,6 +486,8 @@ static const struct cfg_field config_rows[] = {
 	{ .key = "control", .type = CFG_STRING, CFG_AT(struct pe_config, control), .def = "" },
 	{ .key = "provisioning", .type = CFG_MAP, CFG_AT(struct pe_config, prov),
 	  .sub = &provchan_cfg_schema },
+	{ .key = "trial-timeout-ms", .type = CFG_UINT,
+	  CFG_AT(struct pe_config, trial_timeout_ms), .def = "1000", .min = 100, .max = 60000 },
 	{ .key = "role", .type = CFG_ENUM, CFG_AT(struct pe_config, role), .names = ha_roles,
 	  .def = "primary" },
 	{ .key = "primary-control", .type = CFG_STRING, CFG_AT(struct pe_config, primary_control),

@@ -139,6 +139,7 @@ struct pe_config {
 	uint32_t heartbeat_ms;      /* heartbeats on the control socket (0: none) */
 	uint32_t takeover_ms;       /* secondary: silence before it takes over */
 	struct provchan_cfg prov;   /* `provisioning:` (listen "": not provisioned) */
+	uint32_t trial_timeout_ms;  /* a trial without an answer by then fails */
 	struct pe_defs defs;
 };
 

@@ -31,6 +31,7 @@
 #include "pe_dp.h"
 #include "pe_ha.h"
 #include "pe_prov.h"
+#include "pe_trialctl.h"
 #include "pe_watch.h"
 
 #define PE_MAX_WORKERS 64
@@ -52,6 +53,7 @@ struct pe_daemon {
 	struct pe_watch *watch;      /* probes and the control socket */
 	struct pe_ha *ha;            /* heartbeats, or standing by to take over */
 	struct pe_prov *prov;        /* the provisioner's pushes, if configured */
+	struct pe_trials *trials;    /* the provisioner's trials, with prov */
 	struct shm_seg *stats_seg;   /* loom.<instance>.stats */
 	struct seq_stats_hdr *stats; /* its header */
 	struct ev_handle *stats_h;
@@ -496,6 +498,7 @@ static void teardown(struct pe_daemon *d)
 	ev_cancel(&d->eof_h);
 	ev_cancel(&d->stats_h);
 	metrics_close(d->metrics);
+	pe_trials_close(d->trials);
 	pe_prov_close(d->prov);
 	pe_ha_close(d->ha);
 	pe_watch_close(d->watch);
@@ -565,6 +568,13 @@ int pe_daemon_run(const struct pe_config *cfg, const char *path)
 	    (r = pe_prov_open(d.loop, &cfg->prov, &d.cfg->defs, on_push, &d, &d.prov)) < 0) {
 		log_errno(r, "provisioning endpoint %s", cfg->prov.listen);
 		goto out;
+	}
+	if (d.prov) {
+		if ((r = pe_trials_open(&d.trials, d.loop, d.cfg, &d.dp, d.watch, d.prov)) < 0) {
+			log_errno(r, "trials");
+			goto out;
+		}
+		pe_prov_on_trial(d.prov, pe_trials_request, d.trials);
 	}
 	if (cfg->backend == PE_IO_PCAP && cfg->exit_on_eof &&
 	    (r = ev_timer_periodic_add(d.loop, 50, on_eof_check, &d, &d.eof_h)) < 0)

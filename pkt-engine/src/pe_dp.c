@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/key.h"
 #include "common/pkt.h"
 #include "common/pkt_csum.h"
 #include "pe_dp.h"
@@ -194,11 +195,54 @@ static const struct seq_entry *classify(struct pe_worker *w, const struct seq_vi
 	return e;
 }
 
+/*
+ * A packet of the running trial's flow: record its step. The reply that
+ * reached the step to the client side's router is the trial's answer: the
+ * client is the engine itself, so it is taken (true), not sent.
+ */
+static bool trace(struct pe_worker *w, const struct seq_entry *e, const struct pkt_view *pv,
+		  const struct flow_key *k, const uint8_t *smac)
+{
+	struct pe_trial_slot *t = &w->dp->trial;
+	bool fwd = e->dir == SEQ_DIR_FWD;
+	const uint8_t *a = fwd ? k->saddr : k->daddr;
+	uint16_t port = fwd ? k->sport : k->dport;
+	uint32_t addr = atomic_load_explicit(&t->addr, memory_order_relaxed);
+	uint64_t mac = 0, now;
+
+	if (k->proto != IPPROTO_TCP || !key_addr_is_v4(a) || memcmp(a + 12, &addr, 4) ||
+	    port != atomic_load_explicit(&t->port, memory_order_relaxed))
+		return false;
+	now = pe_mono_ns();
+	for (unsigned b = 0; b < 6; b++)
+		mac |= (uint64_t)smac[b] << (8 * b);
+	bool end = !fwd && e->mode == SEQ_MODE_ROUTE;
+	uint32_t slot = atomic_fetch_add_explicit(&t->n, 1, memory_order_relaxed);
+	if (slot < PE_TRIAL_EVENTS) {
+		struct pe_trial_event *ev = &t->ev[slot];
+		atomic_store_explicit(&ev->device, e->device, memory_order_relaxed);
+		atomic_store_explicit(&ev->dir, e->dir, memory_order_relaxed);
+		atomic_store_explicit(&ev->route, end, memory_order_relaxed);
+		atomic_store_explicit(&ev->tcp_flags, pv->tcp_flags, memory_order_relaxed);
+		atomic_store_explicit(&ev->mac, mac, memory_order_relaxed);
+		atomic_store_explicit(&ev->ns, now, memory_order_release);
+	}
+	if (!end)
+		return false;
+	atomic_store_explicit(&t->done_flags, pv->tcp_flags, memory_order_relaxed);
+	atomic_store_explicit(&t->done_ns, now, memory_order_release);
+	count(w, PE_C_TRIAL);
+	return true;
+}
+
 unsigned pe_worker_process(struct pe_worker *w, const struct seq_view *v,
 			   struct pktio_pkt *pkts, unsigned n, struct pktio_pkt *out)
 {
 	unsigned nout = 0;
+	bool trial = atomic_load_explicit(&w->dp->trial.active, memory_order_relaxed);
 
+	if (trial) /* the slot's client side was written before active */
+		atomic_thread_fence(memory_order_acquire);
 	w->copy_used = 0;
 	bump(&w->lane->ctr[PE_C_RX], n); /* once per burst, not per packet */
 	/* the primary steers these: a second copy would duplicate every packet */
@@ -214,6 +258,8 @@ unsigned pe_worker_process(struct pe_worker *w, const struct seq_view *v,
 
 		e = classify(w, v, p, &pv, &k);
 		if (!e)
+			continue;
+		if (trial && trace(w, e, &pv, &k, p->data + 6))
 			continue;
 		emit_copies(w, v, e, p, out, &nout);
 		if (rewrite(e, p->data, &pv, &k) < 0) {
@@ -250,6 +296,15 @@ static const struct seq_view *current_view(struct pe_worker *w)
 	return w->view.hdr ? &w->view : NULL;
 }
 
+unsigned pe_worker_steer(struct pe_worker *w, struct pktio_pkt *pkts, unsigned n,
+			 struct pktio_pkt *out)
+{
+	shm_rcu_read_lock(&w->rd);
+	unsigned nout = pe_worker_process(w, current_view(w), pkts, n, out);
+	shm_rcu_read_unlock(&w->rd);
+	return nout;
+}
+
 int pe_worker_run_once(struct pe_worker *w)
 {
 	struct pktio_pkt pkts[PE_BURST], out[PE_OUT_MAX(PE_BURST)];
@@ -257,9 +312,7 @@ int pe_worker_run_once(struct pe_worker *w)
 
 	if (n <= 0)
 		return 0;
-	shm_rcu_read_lock(&w->rd);
-	unsigned nout = pe_worker_process(w, current_view(w), pkts, (unsigned)n, out);
-	shm_rcu_read_unlock(&w->rd);
+	unsigned nout = pe_worker_steer(w, pkts, (unsigned)n, out);
 	/* the back end copies: frames and copies may be released afterwards */
 	int sent = nout ? pktio_tx_burst(w->dp->io, w->id, out, nout) : 0;
 	if (sent < 0)
@@ -280,7 +333,7 @@ void *pe_worker_main(void *arg)
 	return NULL;
 }
 
-int pe_worker_init(struct pe_worker *w, struct pe_dp *dp, unsigned id)
+static int worker_init(struct pe_worker *w, struct pe_dp *dp, unsigned id, bool own_lane)
 {
 	memset(w, 0, sizeof(*w));
 	w->dp = dp;
@@ -289,7 +342,7 @@ int pe_worker_init(struct pe_worker *w, struct pe_dp *dp, unsigned id)
 	w->copy_buf = malloc(dp->copy_room ? dp->copy_room : 1);
 	if (!w->copy_buf)
 		return -ENOMEM;
-	if (dp->lanes) {
+	if (dp->lanes && !own_lane) {
 		w->lane = &dp->lanes[id];
 	} else {
 		w->lane = aligned_alloc(LOOM_CACHELINE, sizeof(*w->lane));
@@ -305,6 +358,16 @@ int pe_worker_init(struct pe_worker *w, struct pe_dp *dp, unsigned id)
 		w->rd_registered = true;
 	}
 	return 0;
+}
+
+int pe_worker_init(struct pe_worker *w, struct pe_dp *dp, unsigned id)
+{
+	return worker_init(w, dp, id, false);
+}
+
+int pe_worker_init_private(struct pe_worker *w, struct pe_dp *dp)
+{
+	return worker_init(w, dp, UINT32_MAX, true);
 }
 
 void pe_worker_fini(struct pe_worker *w)

@@ -7,7 +7,8 @@
  * (validated once per generation), then per packet: parse; look the step up
  * as forward (destination = a service address) then as reply (source);
  * refuse a known key from an unexpected sender; check the device and the
- * ACL; queue the copies (shed first when the copy room is used up);
+ * ACL; record a packet of a running trial (its answer, at the router step,
+ * is taken, not sent); queue the copies (shed first when the copy room is used up);
  * rewrite (NAT, port translation, DSCP) and send to the next hop's MAC.
  * Anything that is not a service packet is dropped and counted: the engine
  * owns its interfaces and routes nothing else (docs/pkt-engine.md).
@@ -45,7 +46,8 @@
 	X(PE_C_COPY_SHED,   "copy_shed")       /* copy room used up: copy dropped */ \
 	X(PE_C_TX_SHED,     "tx_shed")         /* back end queue full: dropped */ \
 	X(PE_C_BAD_TABLE,   "bad_table")       /* a published snapshot failed validation */ \
-	X(PE_C_STANDBY,     "standby")         /* a secondary not yet active: dropped */
+	X(PE_C_STANDBY,     "standby")         /* a secondary not yet active: dropped */ \
+	X(PE_C_TRIAL,       "trial")           /* a trial's answer, taken by the engine */
 
 enum pe_ctr { PE_CTR_LIST(LOOM_XENUM) PE_C__COUNT };
 const char *pe_ctr_str(unsigned c);
@@ -53,6 +55,35 @@ const char *pe_ctr_str(unsigned c);
 static_assert(PE_C__COUNT <= SEQ_STATS_CTRS, "a lane holds every counter");
 static_assert(PE_MAX_STATS <= SEQ_STATS_SLOTS, "a lane holds every statistics slot");
 static_assert(PE_MAX_DEVICES <= SEQ_STATS_DEVICES, "a lane holds every device");
+
+/*
+ * A trial (pe_trial.h) in flight: the control thread fills the client side
+ * and sets active; a worker that steers a packet of that flow records the
+ * step. Forward packets are matched by source, replies by destination:
+ * only the client side, as NAT and port translation change the other.
+ * Every field is atomic: the control thread resets the slot between
+ * trials while a worker may still finish a burst that saw it active.
+ */
+#define PE_TRIAL_EVENTS 32
+
+struct pe_trial_event {
+	_Atomic uint64_t ns;       /* CLOCK_MONOTONIC; 0 until the event is written (release) */
+	_Atomic uint32_t device;   /* the step's device (SEQ_NONE: none) */
+	_Atomic uint8_t dir;       /* enum seq_dir */
+	_Atomic uint8_t route;     /* a reply to the client side's router: the end */
+	_Atomic uint8_t tcp_flags;
+	_Atomic uint64_t mac;      /* the sender's MAC, first byte in the low bits */
+};
+
+struct pe_trial_slot {
+	atomic_bool active;        /* workers: one relaxed load per burst */
+	_Atomic uint32_t addr;     /* the client's IPv4 address, network order */
+	_Atomic uint16_t port;     /* its port, network order */
+	_Atomic uint32_t n;        /* events claimed (may pass PE_TRIAL_EVENTS: not kept) */
+	_Atomic uint8_t done_flags;/* TCP flags of the answer that ended it */
+	_Atomic uint64_t done_ns;  /* when the answer reached the router step; 0: not yet */
+	struct pe_trial_event ev[PE_TRIAL_EVENTS];
+};
 
 /* What the workers share, set up by the control thread before they start. */
 struct pe_dp {
@@ -64,6 +95,7 @@ struct pe_dp {
 	struct seq_lane *lanes;    /* one per worker in the stats segment; NULL: private */
 	atomic_bool standby;       /* a secondary engine before takeover: steer nothing */
 	atomic_bool stop;
+	struct pe_trial_slot trial;
 };
 
 #define PE_BURST 64
@@ -87,6 +119,12 @@ struct pe_worker {
 /* Control thread, before the worker starts: 0 or -errno. The worker's lane
  * is dp->lanes[id], or its own when dp->lanes is NULL. */
 int pe_worker_init(struct pe_worker *w, struct pe_dp *dp, unsigned id);
+/*
+ * A worker that is no data-path thread (the control thread's trials): its
+ * own lane always, so its counters never mix with a data-path lane, and a
+ * reader registration of its own. Not for pe_worker_run_once.
+ */
+int pe_worker_init_private(struct pe_worker *w, struct pe_dp *dp);
 void pe_worker_fini(struct pe_worker *w);
 
 /*
@@ -99,6 +137,14 @@ void pe_worker_fini(struct pe_worker *w);
 #define PE_OUT_MAX(n) ((n) * (1 + PE_MAX_COPIES))
 unsigned pe_worker_process(struct pe_worker *w, const struct seq_view *v,
 			   struct pktio_pkt *pkts, unsigned n, struct pktio_pkt *out);
+
+/*
+ * pe_worker_process() by the snapshot in force, inside the worker's own
+ * read-side section (the outputs point into pkts and the copy room, not
+ * into the snapshot). The worker's thread only.
+ */
+unsigned pe_worker_steer(struct pe_worker *w, struct pktio_pkt *pkts, unsigned n,
+			 struct pktio_pkt *out);
 
 /* One burst from the back end: receive, steer, transmit. Returns frames received. */
 int pe_worker_run_once(struct pe_worker *w);

@@ -143,3 +143,14 @@ void pe_prov_keep(const struct pe_prov *p, struct pe_defs *defs)
 	memcpy(defs->services, p->pushed->services, sizeof(defs->services));
 	defs->n_services = p->pushed->n_services;
 }
+
+void pe_prov_on_trial(struct pe_prov *p, provchan_trial_fn *fn, void *arg)
+{
+	provchan_server_on_trial(p->srv, fn, arg);
+}
+
+int pe_prov_trial_done(struct pe_prov *p, const struct provchan_trial *t, bool ok,
+		       const char *report)
+{
+	return provchan_server_trial_done(p->srv, t, ok, report);
+}

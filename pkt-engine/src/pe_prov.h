@@ -22,6 +22,7 @@
 #ifndef LOOM_PE_PROV_H
 #define LOOM_PE_PROV_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -58,6 +59,15 @@ int pe_prov_open(struct ev_loop *loop, const struct provchan_cfg *cfg,
 		 struct pe_prov **out);
 /* NULL is a no-op. */
 void pe_prov_close(struct pe_prov *p);
+
+/*
+ * Trials the provisioner asks for (provchan.h): fn gets each request (a
+ * value to keep until it is answered); NULL refuses them. Answer with
+ * pe_prov_trial_done(): 0, or a negative errno when the asker is gone.
+ */
+void pe_prov_on_trial(struct pe_prov *p, provchan_trial_fn *fn, void *arg);
+int pe_prov_trial_done(struct pe_prov *p, const struct provchan_trial *t, bool ok,
+		       const char *report);
 
 /* Put the last applied push's devices, services and version into defs;
  * nothing before the first (or with p NULL). */

@@ -319,13 +319,16 @@ int pe_watch_open(struct pe_watch **out, struct ev_loop *loop, const struct pe_c
 		w->token = pe_mono_ns() ^ (uint64_t)getpid() << 32;
 	if ((r = open_control(w)) < 0)
 		goto fail;
-	if (cfg->backend == PE_IO_AFPACKET && cfg->probe_interval_ms) {
+	/* the sockets serve trials too (pe_watch_send): open with probes off */
+	if (cfg->backend == PE_IO_AFPACKET) {
 		find_addresses(w);
 		for (unsigned p = 0; p < cfg->defs.n_interfaces; p++)
 			if ((r = open_port(w, p)) < 0) {
-				log_errno(r, "probe socket on %s", cfg->defs.interfaces[p].name);
+				log_errno(r, "packet socket on %s", cfg->defs.interfaces[p].name);
 				goto fail;
 			}
+	}
+	if (cfg->backend == PE_IO_AFPACKET && cfg->probe_interval_ms) {
 		r = ev_timer_periodic_add(loop, cfg->probe_interval_ms, on_tick, w, &w->timer);
 		if (r < 0)
 			goto fail;
@@ -389,4 +392,22 @@ void pe_watch_set_active(struct pe_watch *w, bool active)
 const struct pe_health *pe_watch_health(const struct pe_watch *w, unsigned i)
 {
 	return w && i < PE_MAX_DEVICES && w->probed[i] ? &w->h[i] : NULL;
+}
+
+uint32_t pe_watch_ifaddr(const struct pe_watch *w, unsigned port)
+{
+	return w && port < PE_MAX_INTERFACES ? w->ifaddr[port] : 0;
+}
+
+int pe_watch_send(struct pe_watch *w, unsigned port, const uint8_t *frame, size_t len)
+{
+	if (!w || port >= PE_MAX_INTERFACES || w->fd[port] < 0 || len < 14)
+		return -ENODEV;
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_ifindex = w->ifindex[port],
+				   .sll_halen = 6 };
+	memcpy(sll.sll_addr, frame, 6);
+	if (sendto(w->fd[port], frame, len, MSG_DONTWAIT, (struct sockaddr *)&sll,
+		   sizeof(sll)) < 0)
+		return -errno;
+	return 0;
 }

@@ -16,6 +16,7 @@
 #define LOOM_PE_WATCH_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/ev.h"
@@ -30,7 +31,7 @@ typedef int pe_watch_change_fn(void *arg);
 
 /*
  * Open the probe sockets (AF_PACKET, CAP_NET_RAW: before privileges are
- * dropped), the control socket and the probe timer on loop. cfg (its
+ * dropped; with the afpacket back end, probes or not: trials send by them), the control socket and the probe timer on loop. cfg (its
  * definitions may be replaced later: see pe_watch_defs_changed) and
  * port_macs (6 bytes per engine port, its source MAC) stay the owner's and
  * must outlive the watch. Probes are off for the pcap back end and with a
@@ -54,6 +55,18 @@ const struct pe_health *pe_watch_health(const struct pe_watch *w, unsigned i);
 /* Probes run only while active (a secondary's start inactive: the
  * addresses they come from are the primary's until takeover). */
 void pe_watch_set_active(struct pe_watch *w, bool active);
+
+/* The engine's IPv4 address on interface port (network order): the
+ * configured one, else the kernel's at start; 0 when none is known (or with
+ * the pcap back end). */
+uint32_t pe_watch_ifaddr(const struct pe_watch *w, unsigned port);
+
+/*
+ * Send a whole Ethernet frame (len bytes, to the MAC it starts with) out
+ * of interface port by the watch's AF_PACKET socket there (open with the
+ * afpacket back end, probes or not). 0, or -ENODEV (no socket) / -errno.
+ */
+int pe_watch_send(struct pe_watch *w, unsigned port, const uint8_t *frame, size_t len);
 
 /* Publish one JSON event on the control socket (no-op without one). The
  * text is copied; it must be one JSON object. */

@@ -103,13 +103,22 @@ static void trial_end(struct prov_chan *c, struct trial_run *t)
 	*t = (struct trial_run){ .id = 0 };
 }
 
-/* Ask each engine that runs the trial's version and was not asked yet. */
+/* An engine runs one trial at a time (a second is answered "busy"). */
+static bool engine_busy(const struct prov_chan *c, unsigned i)
+{
+	for (unsigned k = 0; k < PROV_TRIALS_AT_ONCE; k++)
+		if (c->runs[k].id && c->runs[k].step[i] == TS_SENT)
+			return true;
+	return false;
+}
+
+/* Ask each engine that runs the trial's version, is free and was not asked yet. */
 static void trial_pump(struct prov_chan *c, struct trial_run *t)
 {
 	bool open = false;
 
 	for (unsigned i = 0; i < c->cfg->n_targets; i++) {
-		if (t->step[i] == TS_WAIT && c->applied[i] >= t->version &&
+		if (t->step[i] == TS_WAIT && c->applied[i] >= t->version && !engine_busy(c, i) &&
 		    provchan_client_trial(c->client, i, (uint64_t)t->id, t->name, t->port) == 0)
 			t->step[i] = TS_SENT;
 		open |= t->step[i] != TS_NONE;

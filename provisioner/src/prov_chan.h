@@ -26,7 +26,8 @@ void prov_chan_close(struct prov_chan *c);
 /*
  * Trials (prov_trial.h): struct prov_trial_runner's start, arg the chan.
  * Every engine target is asked once it runs `version` (the trial's
- * definitions), at most PROV_TRIAL_WAIT_MS after the start; the trial
+ * definitions) and has no other trial of ours running (an engine runs one
+ * at a time), at most PROV_TRIAL_WAIT_MS after the start; the trial
  * passes when an engine's handshake came back through every device and no
  * other engine failed it (a standby engine does not count). The answers
  * are recorded with prov_trial_finish.

@@ -142,3 +142,80 @@ def test_a_chain_from_loomctl_carries_traffic_follows_a_rollback_and_a_replaced_
     served_through(lab, 'fw2', 'fw')
     stats = lab.stop_engine()
     assert stats['forward'] > 0 and stats['reply'] > 0
+
+
+def try_service(lab, sid):
+    """loomctl services try: (exit status, the trial as the API shows it)."""
+    r = _svc.sh(_svc.LOOMCTL, '--api', f'http://127.0.0.1:{lab.prov.port}', '--token',
+                lab.prov.token, '--json', 'services', 'try', str(sid), check=False)
+    assert r.returncode in (0, 3), f'loomctl services try: {r.returncode} {r.stderr}'
+    return r.returncode, json.loads(r.stdout)
+
+
+def test_a_replica_through_a_new_firewall_is_tried_then_cut_over(plab):
+    """Feature C10 end to end: the service replicated under a new address,
+    the replica given a new firewall, validated by a handshake through each
+    of its devices, then the original cut over to it at once; a rollback
+    takes it back. A trial through a firewall that drops the port fails and
+    names it; a cut-over to a replica changed since its trial is refused."""
+    lab = plab
+    ids = model(lab)
+    served_through(lab, 'fw', 'fw2')
+    fw2 = loomctl(lab, 'devices', 'create', 'name=fw2', f'pool={ids["fws"]}',
+                  f'segment={ids["fw2-link"]}', f'mac={MAC["g0"]}', 'address=10.5.0.2',
+                  'mode=alias')['id']
+    w2 = '10.9.0.2'
+    ns_run(lab.ns['web1'], 'ip', 'addr', 'add', f'{w2}/32', 'dev', 'lo')
+    rep = loomctl(lab, 'services', 'replicate', str(ids['shop']), 'name=shop-v2',
+                  f'address={w2}')
+    assert rep['devices'] == [ids['fw'], ids['web1']] and rep['address'] == w2
+    loomctl(lab, 'services', 'update', str(rep['id']), f'devices=[{fw2}, {ids["web1"]}]')
+
+    # the trial: a SYN from the engine through fw2 to web1, the SYN-ACK back
+    before = lab.fw_counters('fw2')
+    status, trial = try_service(lab, rep['id'])
+    assert status == 0 and trial['state'] == 'passed', trial
+    report = trial['report']['engines']['eng']
+    assert report['ok'] and report['address'] == w2 and report['port'] == 80, report
+    assert [(d['name'], d['forward'], d['reply']) for d in report['devices']] == \
+        [('fw2', True, True), ('web1', True, True)], report
+    assert [(h['direction'], h['from'], h['to']) for h in report['hops']] == [
+        ('forward', 'client', 'fw2'), ('forward', 'fw2', 'web1'),
+        ('reply', 'web1', 'fw2'), ('reply', 'fw2', 'client')], report
+    after = lab.fw_counters('fw2')
+    assert after[0] > before[0] and after[1] > before[1], (before, after)
+    # the customer can try the replica's address too, and the original is untouched
+    r = ns_run(lab.ns['cli'], 'curl', '-s', '-m', '4', f'http://{w2}/', check=False)
+    assert 'hello from web1' in r.stdout, r
+    served_through(lab, 'fw', 'fw2')
+
+    # a firewall that drops the port: the trial fails and says where it stopped
+    ns_run(lab.ns['fw'], 'nft', 'insert', 'rule', 'inet', 'loomfw', 'chk', 'tcp', 'dport', '80',
+           'drop')
+    status, bad = try_service(lab, ids['shop'])
+    assert status == 3 and bad['state'] == 'failed', bad
+    failed = bad['report']['engines']['eng']
+    assert not failed['ok'] and 'fw' in failed['reason'], failed
+    assert [d['forward'] for d in failed['devices']] == [False, False], failed
+    ns_run(lab.ns['fw'], 'nft', 'flush', 'chain', 'inet', 'loomfw', 'chk')
+    ns_run(lab.ns['fw'], 'nft', 'add', 'rule', 'inet', 'loomfw', 'chk', 'tcp', 'dport',
+           '{ 80, 8080 }', 'counter')
+    ns_run(lab.ns['fw'], 'nft', 'add', 'rule', 'inet', 'loomfw', 'chk', 'tcp', 'sport',
+           '{ 80, 8080, 8081 }', 'counter')
+
+    # flash cut-over: the original address through the replica's chain at once
+    cut_from = loomctl(lab, 'version', 'show', 'current')['version']
+    cut = loomctl(lab, 'services', 'cutover', str(ids['shop']), f'from={rep["id"]}')
+    assert cut['devices'] == [fw2, ids['web1']] and cut['address'] == W, cut
+    served_through(lab, 'fw2', 'fw')
+    # a replica changed after its trial is not cut over to
+    loomctl(lab, 'services', 'update', str(rep['id']), f'devices=[{ids["fw"]}, {ids["web1"]}]')
+    r = _svc.sh(_svc.LOOMCTL, '--api', f'http://127.0.0.1:{lab.prov.port}', '--token',
+                lab.prov.token, 'services', 'cutover', str(ids['shop']), f'from={rep["id"]}',
+                check=False)
+    assert r.returncode != 0 and 'changed since its trial' in r.stderr, r
+    # and a rollback to before the cut-over takes the traffic back
+    loomctl(lab, 'version', 'rollback', str(cut_from))
+    served_through(lab, 'fw', 'fw2')
+    stats = lab.stop_engine()
+    assert stats.get('trial', 0) >= 1, stats
