@@ -12,6 +12,7 @@
 
 #include "common/key.h"
 #include "common/log.h"
+#include "common/str.h"
 #include "pe_trial.h"
 #include "pe_trialctl.h"
 
@@ -42,8 +43,8 @@ static const char *chain_text(const struct pe_trial_chain *c, char *buf, size_t 
 	size_t at = 0;
 
 	buf[0] = 0;
-	for (unsigned i = 0; i < c->n && at < len; i++)
-		at += (size_t)snprintf(buf + at, len - at, "%s%s", i ? " > " : "", c->name[i]);
+	for (unsigned i = 0; i < c->n; i++)
+		loom_appendf(buf, len, &at, "%s%s", i ? " > " : "", c->name[i]);
 	return buf;
 }
 
