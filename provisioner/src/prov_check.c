@@ -173,6 +173,20 @@ int prov_check_device(struct prov_model *m, int64_t id, const json_t *obj, struc
 		return r < 0 ? r : prov_fail(e, PROV_E_CONFLICT, "pool", "device %" PRId64
 					     " has this device as its alternate and is in "
 					     "another pool", alt);
+	/* the engine tells its devices apart by the MAC that hands a packet back */
+	const char *mac = json_string_value(json_object_get(obj, "mac"));
+	const char *omac = json_string_value(json_object_get(obj, "out_mac"));
+	if (omac && mac && !strcmp(omac, mac))
+		return prov_fail(e, PROV_E_INVALID, "out_mac", "the same as mac: leave it out "
+				 "for one MAC on both arms");
+	if (omac && (r = prov_db_int_text(m->db, "SELECT id FROM devices WHERE (mac = ?1 OR "
+					  "out_mac = ?1) AND id != ?2", omac, id, &alt, e)) != 0)
+		return r < 0 ? r : prov_fail(e, PROV_E_CONFLICT, "out_mac", "device %" PRId64
+					     " has this MAC already", alt);
+	if (mac && (r = prov_db_int_text(m->db, "SELECT id FROM devices WHERE out_mac = ?1 "
+					 "AND id != ?2", mac, id, &alt, e)) != 0)
+		return r < 0 ? r : prov_fail(e, PROV_E_CONFLICT, "mac", "device %" PRId64
+					     " has this MAC on its second arm", alt);
 	return seg ? inside(m, "segments", "segment", seg, obj, e) : 0;
 }
 

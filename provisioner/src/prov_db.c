@@ -107,10 +107,17 @@ static const char *const m3[] = {
 	NULL,
 };
 
-/* 4: trials of services (prov_trial.h): not definitions but their record,
+/* 4: a device's second arm (a router's, a firewall's other side) */
+static const char *const m4[] = {
+	"ALTER TABLE devices ADD COLUMN out_segment INTEGER REFERENCES segments(id);",
+	"ALTER TABLE devices ADD COLUMN out_mac TEXT;",
+	NULL,
+};
+
+/* 5: trials of services (prov_trial.h): not definitions but their record,
  * so no foreign key: a rollback re-imports the services (a cascade would
  * wipe the record) and a trial outlives a deleted service */
-static const char *const m4[] = {
+static const char *const m5[] = {
 	"CREATE TABLE trials(id INTEGER PRIMARY KEY AUTOINCREMENT,"
 	"  service INTEGER NOT NULL,"
 	"  port INTEGER NOT NULL, version INTEGER NOT NULL, chain TEXT NOT NULL,"
@@ -120,7 +127,7 @@ static const char *const m4[] = {
 	NULL,
 };
 
-static const char *const *const migrations[] = { m1, m2, m3, m4 };
+static const char *const *const migrations[] = { m1, m2, m3, m4, m5 };
 
 unsigned prov_db_schema_version(void)
 {
@@ -230,19 +237,11 @@ void prov_db_rollback(sqlite3 *db)
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-int prov_db_int(sqlite3 *db, const char *sql, int64_t a, int64_t b, int64_t *out,
-		struct prov_error *e)
+/* The first column of st's first row; st is finalized. */
+static int first_int(sqlite3 *db, sqlite3_stmt *st, int64_t *out, struct prov_error *e)
 {
-	sqlite3_stmt *st;
-	int r;
+	int r = sqlite3_step(st);
 
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return prov_db_fail(db, e, "prepare");
-	if (sqlite3_bind_parameter_count(st) >= 1)
-		sqlite3_bind_int64(st, 1, a);
-	if (sqlite3_bind_parameter_count(st) >= 2)
-		sqlite3_bind_int64(st, 2, b);
-	r = sqlite3_step(st);
 	if (r == SQLITE_ROW) {
 		if (out)
 			*out = sqlite3_column_int64(st, 0);
@@ -254,4 +253,32 @@ int prov_db_int(sqlite3 *db, const char *sql, int64_t a, int64_t b, int64_t *out
 	}
 	sqlite3_finalize(st);
 	return r;
+}
+
+int prov_db_int(sqlite3 *db, const char *sql, int64_t a, int64_t b, int64_t *out,
+		struct prov_error *e)
+{
+	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return prov_db_fail(db, e, "prepare");
+	if (sqlite3_bind_parameter_count(st) >= 1)
+		sqlite3_bind_int64(st, 1, a);
+	if (sqlite3_bind_parameter_count(st) >= 2)
+		sqlite3_bind_int64(st, 2, b);
+	return first_int(db, st, out, e);
+}
+
+int prov_db_int_text(sqlite3 *db, const char *sql, const char *a, int64_t b, int64_t *out,
+		     struct prov_error *e)
+{
+	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return prov_db_fail(db, e, "prepare");
+	if (sqlite3_bind_parameter_count(st) >= 1)
+		sqlite3_bind_text(st, 1, a, -1, SQLITE_TRANSIENT);
+	if (sqlite3_bind_parameter_count(st) >= 2)
+		sqlite3_bind_int64(st, 2, b);
+	return first_int(db, st, out, e);
 }

@@ -40,6 +40,9 @@ void prov_db_rollback(sqlite3 *db);
  */
 int prov_db_int(sqlite3 *db, const char *sql, int64_t a, int64_t b, int64_t *out,
 		struct prov_error *e);
+/* The same with ?1 a text (NULL binds NULL). */
+int prov_db_int_text(sqlite3 *db, const char *sql, const char *a, int64_t b, int64_t *out,
+		     struct prov_error *e);
 
 /* A statement that failed: -PROV_E_INTERNAL with SQLite's message. */
 int prov_db_fail(sqlite3 *db, struct prov_error *e, const char *what);

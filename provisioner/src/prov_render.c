@@ -42,8 +42,9 @@ static json_t *name_of(const json_t *doc, const char *table, const json_t *o,
 
 /*
  * A device as the engine's `devices:` has it: the engine reaches it on the
- * interface of its segment. A device without a segment gets no interface,
- * which the engine refuses by name if a push carries it.
+ * interface of its segment (and its second arm, if it has one, on its
+ * out_segment's). A device without a segment gets no interface, which the
+ * engine refuses by name if a push carries it.
  */
 static json_t *engine_device(const json_t *doc, const json_t *d)
 {
@@ -56,10 +57,20 @@ static json_t *engine_device(const json_t *doc, const json_t *d)
 			      "address", json_object_get(d, "address"),
 			      "mode", json_object_get(d, "mode"));
 
+	const json_t *oseg = by_id(doc, "segments", ref(d, "out_segment"));
+	json_t *oifc = name_of(doc, "interfaces", oseg, "interface");
+	json_t *omac = json_object_get(d, "out_mac");
+
 	if (ifc)
 		json_object_set(o, "interface", ifc);
 	if (alt)
 		json_object_set(o, "alternate", alt);
+	/* two arms: the engine sends to mac and gets it back from out-mac on
+	 * out-interface (either alone: the same as the first arm's) */
+	if (oifc)
+		json_object_set(o, "out-interface", oifc);
+	if (json_is_string(omac))
+		json_object_set(o, "out-mac", omac);
 	return o;
 }
 

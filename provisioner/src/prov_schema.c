@@ -70,6 +70,9 @@ static const struct prov_field device_fields[] = {
 	{ .name = "address", .type = PF_ADDR, .required = true },
 	{ .name = "mode", .type = PF_ENUM, .required = true, .names = modes },
 	{ .name = "alternate", .type = PF_REF, .ref = "devices" },
+	/* a device with two arms (a router, a firewall): the other one */
+	{ .name = "out_segment", .type = PF_REF, .ref = "segments" },
+	{ .name = "out_mac", .type = PF_MAC },
 };
 static const struct prov_resource devices = {
 	"devices", "devices", "device", device_fields, LOOM_ARRAY_SIZE(device_fields),

@@ -7,7 +7,7 @@
  * its chain: each engine that runs the service's definitions sends a SYN
  * from its own address through the chain and traces it back (prov-trial,
  * docs/pkt-engine.md "Trials"). The provisioner records every trial in the
- * table `trials` (migration 4, not part of the definitions): the service,
+ * table `trials` (migration 5, not part of the definitions): the service,
  * the port, the definitions version it ran against, the chain it tried
  * (package, devices, order, ports), its state (running, passed, failed) and
  * the engines' reports. The record outlives a rollback and the service.

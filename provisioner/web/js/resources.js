@@ -30,6 +30,10 @@ export const RESOURCES = {
 			{ name: 'address', required: true },
 			{ name: 'mode', type: 'enum', options: ['loopback', 'alias', 'nat'], required: true },
 			{ name: 'alternate', type: 'ref', ref: 'devices', hint: 'takes over when this one fails' },
+			{ name: 'out_segment', label: 'second arm segment', type: 'ref', ref: 'segments',
+			  hint: 'a router or firewall that hands packets back on its other side' },
+			{ name: 'out_mac', label: 'second arm MAC', placeholder: '02:00:00:00:00:02',
+			  hint: 'if not the MAC above' },
 		],
 	},
 	packages: {

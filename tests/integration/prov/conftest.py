@@ -123,9 +123,9 @@ pytest_runtest_makereport = _svc.pytest_runtest_makereport
 def provisioned_engine(elab, extra=""):
     """The engine lab's (tests/integration/engine) engine, provisioned over ipc
     by a provisioner of its own (extra: more of its configuration); yields
-    the lab with .prov. The model has no second arm for a device, so the
-    firewalls are made one-armed: back to the engine on the link they were
-    reached on."""
+    the lab with .prov. The firewalls are made one-armed (back to the engine
+    on the link they were reached on), the simplest model of a device; a test
+    may give one its second arm back (out_segment, out_mac)."""
     for fw, engine_addr in (("fw", "10.3.0.1"), ("fw2", "10.5.0.1")):
         _svc.ns_run(elab.ns[fw], "ip", "route", "replace", "10.9.0.0/24", "via", engine_addr)
     sock = f"ipc://{elab.tmp}/engine-prov.sock"

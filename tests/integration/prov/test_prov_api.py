@@ -322,3 +322,42 @@ def test_http_limits_and_errors(prov):
     assert status == 400 and doc["error"]["code"] == "malformed-json"
     # still serving after all of that
     assert prov.call("POST", "interfaces", {"name": "eth9"}, t)[0] == 201
+
+
+def test_a_device_with_two_arms_is_rendered_with_both(prov):
+    """A router or firewall that hands packets back on its other side: the
+    engine sends to mac on the segment's interface and takes them back from
+    out_mac on out_segment's (the engine's probes need both)."""
+    t = prov.token
+    populate(prov)
+    assert prov.call("POST", "interfaces", {"name": "eth1"}, t)[0] == 201
+    status, inside = prov.call("POST", "segments", {"name": "inside", "interface": 2,
+                                                    "prefix": "10.2.0.0/24"}, t)
+    assert status == 201, inside
+    status, dev = prov.call("PATCH", "devices/1", {"out_segment": inside["id"],
+                                                   "out_mac": "02:00:00:00:01:01"}, t)
+    assert status == 200 and dev["out_mac"] == "02:00:00:00:01:01", dev
+    status, pe = prov.call("GET", "versions/current/render/pkt-engine", token=t)
+    fw = next(d for d in pe["devices"] if d["name"] == "fw1")
+    assert (fw["interface"], fw["out-interface"], fw["out-mac"]) == \
+        ("eth0", "eth1", "02:00:00:00:01:01"), fw
+    before = snapshot(prov)
+    for change, status, code, field in (
+            ({"out_mac": "02:00:00:00:00:01"}, 422, "invalid-value", "out_mac"),  # its mac
+            ({"out_segment": 9}, 422, "unknown-reference", "out_segment"),
+            ({"out_mac": "01:00:5e:00:00:01"}, 422, "invalid-value", "out_mac")):
+        got, doc = prov.call("PATCH", "devices/1", change, t)
+        assert got == status and doc["error"]["code"] == code, (change, doc)
+        assert doc["error"]["field"] == field, doc
+    # another device may not use either MAC
+    got, doc = prov.call("POST", "devices", {"name": "fw9", "pool": 1, "segment": 1,
+                                             "mac": "02:00:00:00:01:01", "address": "10.1.0.19",
+                                             "mode": "alias"}, t)
+    assert got == 409 and doc["error"]["field"] == "mac", doc
+    got, doc = prov.call("POST", "devices", {"name": "fw9", "pool": 1, "segment": 1,
+                                             "mac": "02:00:00:00:00:09", "address": "10.1.0.19",
+                                             "mode": "alias", "out_mac": "02:00:00:00:01:01"}, t)
+    assert got == 409 and doc["error"]["field"] == "out_mac", doc
+    assert snapshot(prov) == before
+    # the segment is in use now
+    assert prov.call("DELETE", f"segments/{inside['id']}", token=t)[0] == 409

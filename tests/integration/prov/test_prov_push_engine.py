@@ -10,9 +10,9 @@ traffic stays.
 
 The engine lab of tests/integration/engine (imported, not copied): client,
 engine, two firewalls (fw on e1, fw2 on e3) and nginx web1 in loopback mode
-behind a switch on e2. The provisioner's model has no second arm for a
-device, so the firewalls are one-armed here: each routes the service's
-packets and the replies back to the engine on the link it got them on.
+behind a switch on e2. The firewalls are made one-armed here (each routes
+the service's packets and the replies back to the engine on the link it got
+them on), except fw2 in the replica test, which has both arms in the model.
 """
 import importlib.util
 import json
@@ -161,9 +161,11 @@ def test_a_replica_through_a_new_firewall_is_tried_then_cut_over(plab):
     lab = plab
     ids = model(lab)
     served_through(lab, 'fw', 'fw2')
+    # fw2 with both arms, as the lab built it: in on e3, back out on the switch (e2)
+    ns_run(lab.ns['fw2'], 'ip', 'route', 'replace', '10.9.0.0/24', 'via', '10.4.0.1')
     fw2 = loomctl(lab, 'devices', 'create', 'name=fw2', f'pool={ids["fws"]}',
                   f'segment={ids["fw2-link"]}', f'mac={MAC["g0"]}', 'address=10.5.0.2',
-                  'mode=alias')['id']
+                  'mode=alias', f'out_segment={ids["apps"]}', f'out_mac={MAC["g1"]}')['id']
     w2 = '10.9.0.2'
     ns_run(lab.ns['web1'], 'ip', 'addr', 'add', f'{w2}/32', 'dev', 'lo')
     rep = loomctl(lab, 'services', 'replicate', str(ids['shop']), 'name=shop-v2',

@@ -162,7 +162,7 @@ Test(prov_db, migrates_once_and_refuses_a_newer_schema)
 	cr_assert_eq(v, 1);
 	/* a database one migration behind gets just that one */
 	cr_assert_eq(sqlite3_exec(h, "DROP TABLE trials; DELETE FROM "
-				  "schema_version WHERE version = 4", NULL, NULL, NULL), SQLITE_OK);
+				  "schema_version WHERE version = 5", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(h);
 	cr_assert_eq(prov_db_open(db, &h, why, sizeof(why)), 0, "%s", why);
 	cr_assert_eq(prov_db_int(h, "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
