@@ -58,14 +58,19 @@ def test_each_daemon_is_its_own_user_with_only_its_capabilities(lab):
 
 def test_the_shared_tables_and_sockets_are_the_loom_groups(lab):
     loom = grp.getgrnam("loom").gr_gid
-    for seg in (f"/dev/shm/loom.{lab.instance}.affinity", f"/dev/shm/loom.{lab.instance}-mgr.flow"):
+    segs = (f"/dev/shm/loom.{lab.instance}.affinity", f"/dev/shm/loom.{lab.instance}-mgr.flow")
+    sock = f"{lab.run}/ipc/mgr.sock"
+    # this test may run alone (-k), before any other waited for the daemons
+    lab.wait(lambda: all(os.path.exists(p) for p in (*segs, sock)), 10,
+             "the agent's and the manager's tables and the manager's socket")
+    for seg in segs:
         st = os.stat(seg)
         assert (st.st_gid, stat.S_IMODE(st.st_mode)) == (loom, 0o660), \
             f"{seg}: group {st.st_gid} mode {stat.S_IMODE(st.st_mode):o}"
-    sock = os.stat(f"{lab.run}/ipc/mgr.sock")
-    assert stat.S_ISSOCK(sock.st_mode)
-    assert sock.st_gid == loom and stat.S_IMODE(sock.st_mode) & 0o007 == 0, \
-        f"mgr.sock: group {sock.st_gid} mode {stat.S_IMODE(sock.st_mode):o}"
+    st = os.stat(sock)
+    assert stat.S_ISSOCK(st.st_mode)
+    assert st.st_gid == loom and stat.S_IMODE(st.st_mode) & 0o007 == 0, \
+        f"mgr.sock: group {st.st_gid} mode {stat.S_IMODE(st.st_mode):o}"
 
 
 def test_sigkill_restarts_each_daemon_and_the_lab_serves_again(lab):

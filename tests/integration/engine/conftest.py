@@ -28,6 +28,10 @@ _fwd = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_fwd)
 diff_packets = _fwd.diff_packets
 bad_checksums = _fwd.bad_checksums
+_SVC = os.path.join(os.path.dirname(__file__), '..', 'svc', 'conftest.py')
+_spec = importlib.util.spec_from_file_location('loom_svc_helpers', _SVC)
+_svc = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_svc)
 
 # The engine's ports: clients arrive on cli (through their router GW), the
 # devices sit on dev (the firewall's outside arm) and dev2 (everything else).
@@ -101,7 +105,8 @@ class Case:
     counters: dict = dataclasses.field(default_factory=dict)
     config: dict = dataclasses.field(default_factory=dict)  # extra top-level keys
     partial: bool = False         # input as a veth offloading checksums delivers it
-    reload: tuple = None          # (after_s, definitions): rewrite the file, SIGHUP
+    reload: tuple = None          # (after_s, definitions): rewrite the file, SIGHUP after_s
+                                  # after the engine is ready (its input's clock starts then)
 
 
 def frm(port, src_mac):
@@ -167,20 +172,26 @@ def run_case(case):
             wrpcap(f'{tmp}/{port}-in.pcap', frames, linktype=1)
         with open(f'{tmp}/engine.yaml', 'w') as f:
             f.write(_config(tmp, instance, case))
-        with open(f'{tmp}/engine.log', 'w') as log:
+        with open(f'{tmp}/engine.log', 'w') as log, \
+                _svc.NotifySocket(f'{tmp}/notify') as ready:
             p = subprocess.Popen([engine, '-c', f'{tmp}/engine.yaml'], stdout=log,
-                                 stderr=subprocess.STDOUT)
+                                 stderr=subprocess.STDOUT, env=ready.env)
             try:
                 if case.reload:
+                    # a SIGHUP before the engine handles it would end it, and
+                    # its workers start the input's clock just before READY=1
+                    ready.wait(p, RUN_TIMEOUT, 'loom-pkt-engine', lambda: _log(tmp))
                     time.sleep(case.reload[0])
                     with open(f'{tmp}/engine.yaml', 'w') as f:
                         f.write(_config(tmp, instance, case, case.reload[1]))
                     p.send_signal(signal.SIGHUP)
                 rc = p.wait(RUN_TIMEOUT)
             except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-                raise AssertionError('engine did not finish in time\n' + _log(tmp))
+                raise AssertionError('engine did not finish in time\n' + _log(tmp)) from None
+            finally:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
         assert rc == 0, f'engine exited with {rc}\n' + _log(tmp)
         outputs = {}
         for port in PORTS:

@@ -21,6 +21,7 @@ failure.
 import json
 import importlib.util
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -168,13 +169,18 @@ devices:
   - {{name: web2, function: server, mac: "{MAC['s2']}", interface: e2, mode: nat, address: 10.4.0.12}}
 services:
 {services}''')
-        log = open(os.path.join(self.tmp, 'engine.log'), 'w')
-        p = subprocess.Popen(['ip', 'netns', 'exec', self.ns['eng'], ENGINE, '-c', cfg,
-                              '-l', 'info'], stdout=log, stderr=subprocess.STDOUT)
-        self.procs.append(p)
-        wait_until(lambda: 'running' in self.logs() or p.poll() is not None, 5,
-                   what='the engine to start')
-        assert p.poll() is None, 'loom-pkt-engine exited at start:\n' + self.logs()
+        return self.run_engine('eng', cfg, 'engine.log')
+
+    def run_engine(self, eng, cfg, log_name):
+        """loom-pkt-engine in namespace eng, once it says READY=1 (workers
+        running, metrics and control sockets open)."""
+        with open(os.path.join(self.tmp, log_name), 'w') as log, \
+                _netns._svc.NotifySocket(os.path.join(self.tmp, f'{eng}.notify')) as ready:
+            p = subprocess.Popen(['ip', 'netns', 'exec', self.ns[eng], ENGINE, '-c', cfg,
+                                  '-l', 'info'], stdout=log, stderr=subprocess.STDOUT,
+                                 env=ready.env)
+            self.procs.append(p)
+            ready.wait(p, 15, f'loom-pkt-engine ({eng})', self.logs)
         return p
 
     def curl(self, port, timeout=4, source=None):
@@ -239,21 +245,38 @@ def elab():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+# Says "sniffing" once its socket is open (importing scapy alone takes a
+# second or more on a busy machine), counts until its stdin is closed.
 IDS_SNIFF = '''
 import sys
-from scapy.all import TCP, sniff
-pkts = sniff(iface="i0", timeout=float(sys.argv[1]),
-             lfilter=lambda p: TCP in p and 80 in (p[TCP].sport, p[TCP].dport))
-print(len(pkts))
+from scapy.all import TCP, AsyncSniffer
+sniffer = AsyncSniffer(iface="i0", started_callback=lambda: print("sniffing", flush=True),
+                       lfilter=lambda p: TCP in p and 80 in (p[TCP].sport, p[TCP].dport))
+sniffer.start()
+sys.stdin.read()
+sniffer.stop()
+print(len(sniffer.results))
 '''
 
 
+def wait_line(proc, want, timeout):
+    """Until proc (text, stdout piped) prints the line want; bounded."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and proc.poll() is None:
+        if select.select([proc.stdout], [], [], 0.1)[0]:
+            line = proc.stdout.readline()
+            if line.strip() == want:
+                return
+    err = proc.stderr.read() if proc.poll() is not None else ''
+    raise AssertionError(f'no "{want}" within {timeout}s: {err}')
+
+
 def test_chain_through_firewall_ids_and_two_servers(elab):
-    ids = subprocess.Popen(['ip', 'netns', 'exec', elab.ns['ids'], '/usr/bin/python3', '-c',
-                            IDS_SNIFF, '12'], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           text=True)
+    ids = subprocess.Popen(['ip', 'netns', 'exec', elab.ns['ids'], 'timeout', '120',
+                            '/usr/bin/python3', '-c', IDS_SNIFF], stdin=subprocess.PIPE,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(1.0)  # the sniffer's socket is open
+        wait_line(ids, 'sniffing', 20)
         elab.start_engine()
         r = elab.curl(80)
         assert r.returncode == 0 and 'hello from web1' in r.stdout, \
@@ -448,14 +471,7 @@ devices:
 services:
   - {{name: shop, address: {W}, interface: e0, ports: [{{port: 80}}], chain: [fw, web1]}}
 ''')
-        log = open(os.path.join(self.tmp, f'{eng}.log'), 'w')
-        p = subprocess.Popen(['ip', 'netns', 'exec', self.ns[eng], ENGINE, '-c', cfg,
-                              '-l', 'info'], stdout=log, stderr=subprocess.STDOUT)
-        self.procs.append(p)
-        wait_until(lambda: 'running' in open(log.name).read() or p.poll() is not None, 5,
-                   what=f'{eng} to start')
-        assert p.poll() is None, f'{eng} exited at start:\n' + self.logs()
-        return p
+        return self.run_engine(eng, cfg, f'{eng}.log')
 
 
 @pytest.fixture

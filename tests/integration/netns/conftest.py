@@ -3,15 +3,22 @@
 and a server with nginx. Everything a test creates has a name unique to the
 test process and is removed afterwards, also when the test fails."""
 import glob
+import importlib.util
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 
 import pytest
+
+# the svc tests' helpers (loaded by path: both are conftest.py)
+_spec = importlib.util.spec_from_file_location(
+    "loom_svc_helpers", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "svc",
+                                     "conftest.py"))
+_svc = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_svc)
 
 AGENT = os.environ.get("LOOM_AGENT", "")
 
@@ -95,9 +102,13 @@ http {{ access_log {d}/access.log; client_body_temp_path {d}/tmp; proxy_temp_pat
         self.nginx_dir = d
         wait_until(lambda: os.path.exists(f"{d}/nginx.pid"), 5, what="nginx")
 
-    def access_log(self):
-        with open(os.path.join(self.nginx_dir, "access.log")) as f:
-            return f.read()
+    def access_log(self, lines=0):
+        """nginx's access log; with lines, once it has that many (bounded):
+        nginx logs a request after its answer went out."""
+        def read():
+            with open(os.path.join(self.nginx_dir, "access.log")) as f:
+                return f.read()
+        return _svc.settled(read, lambda text: text.count("\n") >= lines, 5)
 
     def agent_config(self, managers=(), extra="", backend="afpacket", workers=2):
         path = os.path.join(self.tmp, "agent.yaml")
@@ -115,30 +126,18 @@ interfaces:
 {"managers:" + chr(10) + mgr if managers else ""}{extra}""")
         return path
 
-    def start_agent(self, config):
+    def start_agent(self, config, *extra):
+        """loom-fwd-agent in the router, once it says READY=1 (workers
+        running, routes mirrored; after --takeover, the tables taken over)."""
         log_path = os.path.join(self.tmp, f"agent{len(self.procs)}.log")
-        log = open(log_path, "w")
-        # readiness (workers running, routes mirrored) reaches a notify
-        # socket of our own, as it would reach systemd
         notify = os.path.join(self.tmp, f"notify{len(self.procs)}")
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as ready:
-            ready.bind(notify)
-            ready.settimeout(0.2)
+        with open(log_path, "w") as log, _svc.NotifySocket(notify) as ready:
             p = subprocess.Popen(["ip", "netns", "exec", self.rtr, AGENT, "-c", config,
-                                  "-l", "info"], stdout=log, stderr=subprocess.STDOUT,
-                                 env=dict(os.environ, NOTIFY_SOCKET=notify))
+                                  "-l", "info", *extra], stdout=log, stderr=subprocess.STDOUT,
+                                 env=ready.env)
             p.log_path = log_path
             self.procs.append(p)
-            end = time.monotonic() + 15
-            while True:
-                assert p.poll() is None, "loom-fwd-agent exited at start: " + self.logs()
-                assert time.monotonic() < end, "loom-fwd-agent never ready: " + self.logs()
-                try:
-                    if b"READY=1" in ready.recv(256):
-                        break
-                except socket.timeout:
-                    pass
-        os.unlink(notify)
+            ready.wait(p, 15, "loom-fwd-agent", self.logs)
         return p
 
     def wait_managers_heard(self, agent, timeout=10):

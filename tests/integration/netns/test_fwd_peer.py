@@ -132,18 +132,26 @@ def test_flows_move_to_a_peer_without_a_punt(topo):
     wait_until(lambda: ":5201 " in ns_run(t.srv, "ss", "-Hltn").stdout, 5,
                what="iperf3 to listen")
 
-    # through router A: two downloads at 300 KB/s (5 s each), an iperf3 stream
-    downloads = [subprocess.Popen(
-        ["ip", "netns", "exec", t.cli, "curl", "-s", "--max-time", "20", "--limit-rate",
-         "300K", "-o", os.path.join(t.tmp, f"got{i}"), f"http://{VIP}/f{i}"])
-        for i in range(2)]
+    def copies_at_b(n):
+        wait_until(lambda: len(b.topo.ctl(b.instance, "affinity", "list")["fixed"]) >= n, 15,
+                   what=f"agent B to hold {n} copies of A's affinities")
+
+    # through router A: an iperf3 stream, two downloads at 300 KB/s (5 s
+    # each); B holds copies of A's affinities for each flow, both ways
     stream = subprocess.Popen(["ip", "netns", "exec", t.cli, "iperf3", "-c", VIP, "-t", "6",
                                "-b", "200M", "--json"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    copies_at_b(2 * 2)  # iperf3's control and data connections
+    got = [os.path.join(t.tmp, f"got{i}") for i in range(2)]
+    downloads = [subprocess.Popen(
+        ["ip", "netns", "exec", t.cli, "curl", "-s", "--max-time", "20", "--limit-rate",
+         "300K", "-o", got[i], f"http://{VIP}/f{i}"])
+        for i in range(2)]
     flows = 4  # two downloads, iperf3's control and data connections
-    wait_until(lambda: len(b.topo.ctl(b.instance, "affinity", "list")["fixed"]) >= 2 * flows,
-               5, what="agent B to hold copies of A's affinities for every flow")
-    time.sleep(1)
+    copies_at_b(2 * flows)
+    # a second of each download through A
+    wait_until(lambda: all(os.path.exists(g) and os.path.getsize(g) > 300_000 for g in got),
+               10, what="the downloads to be under way through router A")
 
     # the move: client and server now route through router B
     ns_run(t.cli, "ip", "route", "replace", "default", "via", "10.1.0.3")
@@ -152,7 +160,7 @@ def test_flows_move_to_a_peer_without_a_punt(topo):
 
     for i, p in enumerate(downloads):
         assert p.wait(20) == 0, f"download {i} failed after the move"
-        assert sha256_file(os.path.join(t.tmp, f"got{i}")) == sums[i], f"download {i} corrupt"
+        assert sha256_file(got[i]) == sums[i], f"download {i} corrupt"
     out, err = stream.communicate(timeout=20)
     assert stream.returncode == 0, err + out[-2000:]
     assert time.monotonic() - moved > 2, "the flows ended before they moved"

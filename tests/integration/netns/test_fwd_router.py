@@ -1,8 +1,6 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """loom-fwd-agent as a plain router: with no affinities, ping and a curl of a
 real nginx pass through it, while the router's kernel does not forward."""
-import time
-
 from conftest import ns_run, wait_until
 
 
@@ -34,7 +32,8 @@ def test_router_without_affinities(lab):
                               check=False).returncode == 0, 15, what="ping6 through the agent")
     r = ns_run(lab.cli, "curl", "-s", "-6", "--max-time", "10", "http://[fd02::11]/")
     assert r.stdout == "hello from srv\n"
-    assert "10.1.0.2" in lab.access_log() and "fd01::2" in lab.access_log()
+    log = lab.access_log(lines=2)
+    assert "10.1.0.2" in log and "fd01::2" in log, log
 
     lab.procs[0].terminate()
     lab.procs[0].wait(10)
@@ -49,19 +48,19 @@ def test_first_packet_waits_for_its_neighbour(lab):
     then sent, instead of being dropped (which costs the client a second's
     retransmission)."""
     lab.nginx()
-    # nginx's first second is not ours to measure
     wait_until(lambda: ":80 " in ns_run(lab.srv, "ss", "-ltnH").stdout, 5, what="nginx")
-    time.sleep(0.5)
     lab.start_agent(lab.agent_config())
     r = ns_run(lab.rtr, "ip", "neigh", "show", "10.2.0.11")
     assert "lladdr" not in r.stdout, "the router already knows the server: " + r.stdout
-    t0 = time.monotonic()
-    r = ns_run(lab.cli, "curl", "-s", "--max-time", "5", "http://10.2.0.11/")
-    took = time.monotonic() - t0
+    # the handshake's time as curl measures it: no process start-up in it
+    r = ns_run(lab.cli, "curl", "-s", "--max-time", "5", "-w", "\n%{time_connect}",
+               "http://10.2.0.11/")
+    body, _, connect = r.stdout.rpartition("\n")
+    took = float(connect)
     lab.procs[0].terminate()
     lab.procs[0].wait(10)
     s = stats(lab)
-    assert r.stdout == "hello from srv\n"
+    assert body == "hello from srv\n", r.stdout
     assert took < 0.8, f"the first connection took {took:.2f} s: its SYN was not held ({s})"
     assert s["held while the next hop resolved"] >= 1
     assert s["sent once the next hop resolved"] >= 1

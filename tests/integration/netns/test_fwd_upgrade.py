@@ -14,7 +14,7 @@ import statistics
 import subprocess
 import time
 
-from conftest import AGENT, ns_run, wait_until
+from conftest import ns_run, wait_until
 
 LOSS_BOUND = 3  # packets; see the module's comment
 SECONDS = 6
@@ -23,26 +23,9 @@ PPS = int(os.environ.get("LOOM_UPGRADE_PPS", "200"))  # 1000-byte datagrams a se
 RATE = f"{PPS * 8}K"
 
 
-def start(lab, config, *extra):
-    """An agent process in the router, its log in the lab's directory."""
-    log = open(os.path.join(lab.tmp, f"agent{len(lab.procs)}.log"), "w")
-    p = subprocess.Popen(["ip", "netns", "exec", lab.rtr, AGENT, "-c", config, "-l", "info",
-                          *extra], stdout=log, stderr=subprocess.STDOUT)
-    lab.procs.append(p)
-    p.log_path = log.name
-    log.close()
-    return p
-
-
 def log_of(p):
     with open(p.log_path, errors="replace") as f:
         return f.read()
-
-
-def running(p):
-    wait_until(lambda: "running: instance" in log_of(p) or p.poll() is not None, 5,
-               what="the agent to start")
-    assert p.poll() is None, log_of(p)
 
 
 def iperf(lab, *args):
@@ -58,6 +41,10 @@ def iperf(lab, *args):
                             "5299", "-t", str(SECONDS), "-i", "0.1", "--json", *args],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lab.procs.append(cli)
+    # SWAP_AT counts from the stream's start, not from iperf3's process start
+    wait_until(lambda: ns_run(lab.srv, "ss", "-Htn", "state", "established", "sport", "=",
+                              ":5299").stdout.strip() or cli.poll() is not None, 10,
+               what="iperf3 to connect")
     return cli, srv
 
 
@@ -66,13 +53,11 @@ def upgrade_during(lab, cli):
     old one has exited and the new one is the writer."""
     old = lab.procs[0]
     time.sleep(SWAP_AT)
-    new = start(lab, lab.config, "--takeover")
-    wait_until(lambda: "took over instance" in log_of(new) or new.poll() is not None, 10,
-               what="the takeover")
-    assert new.poll() is None, log_of(new)
+    # ready once it has taken the tables over
+    new = lab.start_agent(lab.config, "--takeover")
+    assert "took over instance" in log_of(new), log_of(new)
     assert old.wait(10) == 0, log_of(old)
     os.replace(os.path.join(lab.tmp, "stats"), os.path.join(lab.tmp, "stats.old"))
-    running(new)
     out, err = cli.communicate(timeout=SECONDS + 20)
     assert cli.returncode == 0, err + out[-2000:]
     return new, json.loads(out)
@@ -107,9 +92,10 @@ def counters(lab, new):
 
 def setup_lab(lab):
     lab.config = lab.agent_config()
-    running(start(lab, lab.config))
+    lab.start_agent(lab.config)
     # neighbours known before the stream: no first packet waits for ARP
-    ns_run(lab.cli, "ping", "-c", "1", "-W", "2", "10.2.0.11")
+    wait_until(lambda: ns_run(lab.cli, "ping", "-c", "1", "-W", "1", "10.2.0.11",
+                              check=False).returncode == 0, 15, what="ping through the agent")
 
 
 def count_arrivals(ns):

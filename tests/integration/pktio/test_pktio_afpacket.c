@@ -288,11 +288,13 @@ Test(afpacket, udp_flows_stick_to_one_queue_both_ways)
 	struct bridge br;
 	struct pktio_stats st;
 	unsigned both = 0, q0 = 0, q1 = 0;
+	char ready[16];
 	int rc;
 
 	bridge_start(&br);
 	bg(ns_b, "udp-server", 15, "udp-server 10.9.0.2 5000 32 12");
-	usleep(300000);
+	/* a Python start-up on a busy machine can take longer than any pause */
+	cr_assert(wait_output("udp-server", ready, sizeof(ready), 10000), "the echo server is bound");
 	rc = sh("ip netns exec %s timeout 20 /usr/bin/python3 %s udp-client 10.9.0.2 5000 32 10",
 		ns_a, TRAFFIC_PY);
 	bridge_stop(&br, &st);

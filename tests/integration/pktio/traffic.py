@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """Traffic for the AF_PACKET pktio tests; each mode bounds itself in time.
 
-udp-server ADDR PORT0 NPORTS SECONDS   echo datagrams on NPORTS ports
+udp-server ADDR PORT0 NPORTS SECONDS   echo datagrams on NPORTS ports; prints
+                                       "ready" once they are bound
 udp-client ADDR PORT0 NPORTS COUNT     COUNT datagrams per port from a fresh
                                        socket; exit 0 if >= 90 % come back
 udp-blast  ADDR PORT SIZE COUNT        fire-and-forget datagrams of SIZE bytes
@@ -21,6 +22,7 @@ def udp_server(addr, port0, nports, seconds):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.bind((addr, port0 + i))
         socks.append(s)
+    print("ready", flush=True)
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         ready, _, _ = select.select(socks, [], [], 0.2)
@@ -86,7 +88,7 @@ def tcp_server(addr, port):
 
 
 def tcp_client(addr, port, nbytes):
-    end = time.monotonic() + 5
+    end = time.monotonic() + 15  # the server may start slowly on a busy machine
     while True:
         try:
             s = socket.create_connection((addr, port), timeout=5)

@@ -317,7 +317,8 @@ Test(afxdp, udp_is_forwarded_intact)
 
 	router_start(&rt);
 	bg(ns_b, "udp-server", 15, "udp-server 10.9.1.2 5000 1 12");
-	usleep(300000);
+	/* a Python start-up on a busy machine can take longer than any pause */
+	cr_assert(wait_output("udp-server", out, sizeof(out), 10000), "the echo server is bound");
 	snprintf(out, sizeof(out), "%s/udp-check.out", tmpdir);
 	rc = sh("ip netns exec %s timeout 20 /usr/bin/python3 %s udp-check 10.9.1.2 5000 400 "
 		"> %s 2>&1", ns_a, UDP_CHECK_PY, out);

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -44,6 +45,15 @@ def wait_until(pred, timeout, step=0.05, what="condition"):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def settled(get, done, timeout, step=0.02):
+    """get() once done() holds for it, bounded: then the last value as it is,
+    for the caller's assertion to show what is missing."""
+    end = time.monotonic() + timeout
+    while not done(got := get()) and time.monotonic() < end:
+        time.sleep(step)
+    return got
+
+
 def sha256_file(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -52,14 +62,53 @@ def sha256_file(path):
     return h.hexdigest()
 
 
+class NotifySocket:
+    """A notify socket of the test's own, as systemd's would be: a daemon
+    started with `env` says READY=1 on it once it serves (loom_daemon_ready:
+    workers running, every socket and endpoint open), which no log line
+    promises. Removed when the `with` block ends."""
+
+    def __init__(self, path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(path)
+        self.sock.settimeout(0.1)
+        self.env = dict(os.environ, NOTIFY_SOCKET=path)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.sock.close()
+        os.unlink(self.path)
+
+    def wait(self, proc, timeout, what, logs):
+        """Until proc says READY=1; fails (with logs()) if it exits first or
+        stays silent for timeout seconds."""
+        end = time.monotonic() + timeout
+        while True:
+            try:
+                if b"READY=1" in self.sock.recv(256):
+                    return
+            except socket.timeout:
+                pass
+            assert proc.poll() is None, f"{what} exited at start:\n{logs()}"
+            assert time.monotonic() < end, f"{what} never said READY=1:\n{logs()}"
+
+
 class Daemon:
-    """A process run in a namespace; its log is appended across restarts."""
+    """A process run in a namespace; its log is appended across restarts.
+    Ready when its log shows `ready`, or, with notify set, when it says
+    READY=1 on a notify socket."""
+
+    notify = False
 
     def __init__(self, topo, name, ns, argv, ready):
         self.topo, self.name, self.ns, self.argv, self.ready = topo, name, ns, argv, ready
         self.log_path = os.path.join(topo.tmp, f"{name}.log")
         self.proc = None
         self.started_at = 0.0
+        self.run_offset = 0  # where this run's lines start in the log
 
     def log(self):
         try:
@@ -68,20 +117,29 @@ class Daemon:
         except FileNotFoundError:
             return ""
 
-    def start(self, timeout=5):
-        """Start and wait until the log shows `ready` in this run."""
-        offset = len(self.log())
-        log = open(self.log_path, "a")
-        self.started_at = time.monotonic()
-        self.proc = subprocess.Popen(["ip", "netns", "exec", self.ns] + self.argv,
-                                     stdout=log, stderr=subprocess.STDOUT)
-        log.close()
+    def start(self, timeout=15):
+        """Start and wait until it is ready in this run (bounded)."""
+        offset = self.run_offset = len(self.log())
+        argv = ["ip", "netns", "exec", self.ns] + self.argv
+        with open(self.log_path, "a") as log:
+            self.started_at = time.monotonic()
+            if self.notify:
+                with NotifySocket(os.path.join(self.topo.tmp, f"{self.name}.notify")) as ready:
+                    self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                                 env=ready.env)
+                    ready.wait(self.proc, timeout, self.name, self.log)
+                return self
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
 
         def up():
             assert self.proc.poll() is None, f"{self.name} exited at start:\n{self.log()}"
             return self.ready in self.log()[offset:]
         wait_until(up, timeout, what=f"{self.name} to start")
         return self
+
+    def this_run(self):
+        """The log of the current run (since the last start)."""
+        return self.log()[self.run_offset:]
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None
@@ -107,6 +165,8 @@ class Daemon:
 
 
 class Manager(Daemon):
+    notify = True
+
     def __init__(self, topo, name, ns, services, extra=""):
         self.instance = f"{topo.prefix}{name}"
         self.endpoint = f"ipc://{topo.tmp}/{name}.sock"
@@ -148,11 +208,20 @@ stats-file: {self.stats_path}
     def service(self, name):
         return self.topo.ctl(self.instance, "service", "show", name)["service"]
 
+    def wait_agent(self, agent, timeout=10):
+        """Until this run of the manager has heard the agent's hello (an
+        agent reconnects to a restarted manager on its own schedule: its
+        first packets before then are not this manager's to decide)."""
+        wait_until(lambda: f"agent {agent.name} (" in self.this_run(), timeout,
+                   what=f"agent {agent.name} to say hello to {self.name}")
+
     def flows(self, *args):
         return self.topo.ctl(self.instance, "flow", "list", *args)
 
 
 class Agent(Daemon):
+    notify = True
+
     def __init__(self, topo, name, ns, interfaces, managers, extra=""):
         self.instance = f"{topo.prefix}{name}"
         self.config = os.path.join(topo.tmp, f"{name}.yaml")
@@ -175,7 +244,7 @@ stats-file: {topo.tmp}/{name}.stats
     def wildcards(self):
         return self.topo.ctl(self.instance, "affinity", "list", "-w")["wildcards"]
 
-    def wait_wildcards(self, n, timeout=5):
+    def wait_wildcards(self, n, timeout=10):
         """Until the managers' wildcards (n of them) are installed."""
         wait_until(lambda: len(self.wildcards()) >= n, timeout,
                    what=f"{n} wildcards in agent {self.name}")
@@ -204,7 +273,7 @@ http {{ log_format loom '{LOG_FORMAT}'; access_log {self.access} loom;
         super().__init__(topo, name, ns, ["nginx", "-c", conf], "")
         self.body = body
 
-    def start(self, timeout=5):
+    def start(self, timeout=10):
         super().start(timeout)
         wait_until(lambda: ":80 " in ns_run(self.ns, "ss", "-Hltn").stdout, timeout,
                    what=f"{self.name} to listen")
@@ -222,6 +291,12 @@ http {{ log_format loom '{LOG_FORMAT}'; access_log {self.access} loom;
         except FileNotFoundError:
             pass
         return out
+
+    def wait_lines(self, n, timeout=5):
+        """lines() once there are n (bounded; then as they are): nginx logs a
+        request after its answer went out, so curl may be done a moment
+        before the last line is written."""
+        return settled(self.lines, lambda got: len(got) >= n, timeout)
 
     def requests_from(self, addr):
         """Requests from this client address (not the health checks)."""
@@ -389,9 +464,11 @@ def backends_yaml(weights, port=80, prefix="10.2.0.1"):
                    for i, w in enumerate(weights))
 
 
-def served_by(servers, client):
-    """How many requests from this client address each server logged."""
-    return [len(s.requests_from(client)) for s in servers]
+def served_by(servers, client, total=None, timeout=5):
+    """How many requests from this client address each server logged; with
+    total, once they add up to it (bounded, as Nginx.wait_lines)."""
+    return settled(lambda: [len(s.requests_from(client)) for s in servers],
+                   lambda got: total is None or sum(got) >= total, timeout)
 
 
 @pytest.fixture

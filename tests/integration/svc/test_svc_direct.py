@@ -24,7 +24,7 @@ import json
 import subprocess
 import time
 
-from conftest import ns_run, sha256_file
+from conftest import ns_run, served_by, sha256_file, wait_until
 
 VIP = "10.9.0.1"
 
@@ -84,6 +84,8 @@ class Lab:
         self.iperf = subprocess.Popen(["ip", "netns", "exec", self.srv[0], "iperf3", "-s",
                                        "-1", "--forceflush"], stdout=subprocess.DEVNULL,
                                       stderr=subprocess.DEVNULL)
+        wait_until(lambda: ":5201 " in ns_run(self.srv[0], "ss", "-Hltn").stdout, 5,
+                   what="iperf3 to listen")
         self.extra = extra
         self.mgr = t.manager("mgr", self.rtr, self.services(direct),
                              "agent-timeout: 1500ms\nheartbeat: 300ms\n")
@@ -117,15 +119,21 @@ class Lab:
 
     def iperf3(self, seconds, during=None):
         """A download (the server sends: -R) of `seconds`; during(t) runs
-        once per second meanwhile. Returns iperf3's JSON report."""
+        t seconds into the stream, t = 1..seconds, each on time whatever
+        the ones before took. Returns iperf3's JSON report."""
         p = subprocess.Popen(["ip", "netns", "exec", self.cli, "iperf3", "-c", VIP, "-R",
                               "-t", str(seconds), "-b", "200M", "-J", "-i", "0.5"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            for t in range(seconds):
-                time.sleep(1)
-                if during:
-                    during(t + 1)
+            if during:
+                # the stream's seconds count from its data connection: the
+                # second of the service's flows (the first is the control)
+                wait_until(lambda: len(self.mgr.flows("-s", "perf")["flows"]) >= 2 or
+                           p.poll() is not None, 10, what="iperf3's data connection")
+                start = time.monotonic()
+                for t in range(1, seconds + 1):
+                    time.sleep(max(0.0, start + t - time.monotonic()))
+                    during(t)
             out, err = p.communicate(timeout=seconds + 20)
         finally:
             if p.poll() is None:
@@ -182,7 +190,7 @@ def test_direct_return_bypasses_the_ingress_agent(topo):
         before = [lab.rx(1), lab.rx(2)], lab.rx_direct()
         codes = topo.curl_many(lab.cli, f"http://{VIP}/", 6)
         assert codes == [200] * 6
-        assert [len(n.requests_from("10.1.0.2")) for n in lab.nginx] == [3, 3]
+        assert served_by(lab.nginx, "10.1.0.2", total=6) == [3, 3]
         report = lab.iperf3(3)
         assert_stream_ok(report)
         after = [lab.rx(1), lab.rx(2)], lab.rx_direct()

@@ -4,11 +4,12 @@ one loom-fwd-agent; the active is killed (SIGKILL) under load, the standby
 takes over; the old active comes back as standby, and a second failover goes
 the other way. Streams and a checksummed download must finish intact, and
 new connections must work again within the stated failover time."""
+import os
 import subprocess
 import threading
 import time
 
-from conftest import backends_yaml, sha256_file, wait_until
+from conftest import backends_yaml, ns_run, sha256_file, wait_until
 
 VIP = "10.9.0.1"
 FAILOVER_TARGET_S = 0.5
@@ -39,33 +40,64 @@ replication:
 """
 
 
+# New connections from `threads` threads, each starting one every 100 ms (a
+# SYN about every 20 ms with five) with a 100 ms connect timeout, a GET on
+# each; a line per attempt, "start end ok" (CLOCK_MONOTONIC, as
+# time.monotonic() has it), until stdin closes. One process in the client
+# namespace, not one per connection: a process start on a busy machine
+# would stretch the gaps being measured.
+PROBE = r"""
+import socket, sys, threading, time
+vip, threads = sys.argv[1], int(sys.argv[2])
+done, out = threading.Event(), threading.Lock()
+
+def run(delay):
+    start = time.monotonic() + delay
+    while not done.wait(max(0.0, start - time.monotonic())):
+        start, ok = time.monotonic(), False
+        try:
+            with socket.create_connection((vip, 80), timeout=0.1) as s:
+                s.settimeout(2)
+                s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                ok = s.recv(12).startswith(b"HTTP/1.1 200")
+        except OSError:
+            pass
+        with out:
+            print(start, time.monotonic(), int(ok), flush=True)
+        start += 0.1
+
+for i in range(threads):
+    threading.Thread(target=run, args=(i * 0.1 / threads,), daemon=True).start()
+sys.stdin.read()
+done.set()
+"""
+
+
 class CurlLoop:
-    """New connections to the virtual address back to back, each with a short
-    connect timeout, from three threads a little apart (a SYN about every
-    30 ms), in the client namespace: (start, end, ok) per attempt."""
+    """New connections to the virtual address (PROBE) from the client
+    namespace: (start, end, ok) per attempt in results, as they come."""
 
-    def __init__(self, topo):
-        self.topo, self.results, self.stop_flag = topo, [], False
-        self.threads = [threading.Thread(target=self.run, args=(i * 0.03,), daemon=True)
-                        for i in range(3)]
-        for t in self.threads:
-            t.start()
+    def __init__(self, topo, threads=5):
+        self.results = []
+        self.proc = subprocess.Popen(["ip", "netns", "exec", topo.cli, "/usr/bin/python3", "-c",
+                                      PROBE, VIP, str(threads)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        self.reader = threading.Thread(target=self.read, daemon=True)
+        self.reader.start()
 
-    def run(self, delay):
-        time.sleep(delay)
-        while not self.stop_flag:
-            start = time.monotonic()
-            r = subprocess.run(["ip", "netns", "exec", self.topo.cli, "curl", "-s", "-o",
-                                "/dev/null", "-w", "%{http_code}", "--connect-timeout", "0.1",
-                                "--max-time", "2", f"http://{VIP}/"],
-                               capture_output=True, text=True)
-            self.results.append((start, time.monotonic(), r.stdout == "200"))
-            time.sleep(0.01)
+    def read(self):
+        for line in self.proc.stdout:
+            start, end, ok = line.split()
+            self.results.append((float(start), float(end), ok == "1"))
 
     def stop(self):
-        self.stop_flag = True
-        for t in self.threads:
-            t.join(10)
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.reader.join(10)
 
     def recovered_after(self, t0):
         """Seconds from t0 to the end of the first successful connection
@@ -79,18 +111,38 @@ class CurlLoop:
 class Load:
     """Two iperf3 TCP streams and a rate-limited download with a checksum."""
 
-    def __init__(self, topo, seconds):
+    def __init__(self, topo, seconds, dl_ports):
+        self.started = time.monotonic()
+        self.dl_ports = dl_ports  # a range of its own: a new flow, told apart from the curls'
         self.srv = subprocess.Popen(["ip", "netns", "exec", topo.srv[0], "iperf3", "-s", "-1"],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(0.3)
+        wait_until(lambda: ":5201 " in ns_run(topo.srv[0], "ss", "-Hltn").stdout, 5,
+                   what="iperf3 to listen")
         self.iperf = subprocess.Popen(["ip", "netns", "exec", topo.cli, "iperf3", "-c", VIP,
                                        "-P", "2", "-t", str(seconds), "-b", "50M"],
                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.sums = {s.put_file("big.bin", 4 << 20) for s in topo.servers}
-        self.out = f"{topo.tmp}/big.out"
+        self.out = f"{topo.tmp}/big{dl_ports[0]}.out"
         self.dl = subprocess.Popen(["ip", "netns", "exec", topo.cli, "curl", "-s", "-o", self.out,
                                     "--limit-rate", "800K", "--max-time", "30",
+                                    "--local-port", "-".join(map(str, dl_ports)),
                                     f"http://{VIP}/big.bin"])
+
+    def under_way(self, standby):
+        """Until the download is flowing and the standby holds its flow and
+        the streams' (iperf3's control and two data connections), copied
+        from the active: the kill then comes under load, the table copied."""
+        def new_flows(service):
+            listing = standby.flows("-s", service)
+            return [f for f in listing["flows"]
+                    if (listing["now_ms"] - f["age_ms"]) / 1000 >= self.started]
+
+        def flowing():
+            dl = [f for f in new_flows("web")
+                  if self.dl_ports[0] <= f["client"]["port"] <= self.dl_ports[1]]
+            return (len(new_flows("perf")) >= 3 and dl and os.path.exists(self.out) and
+                    os.path.getsize(self.out) > 0)
+        wait_until(flowing, 10, what="the load to be under way, its flows on the standby")
 
     def check(self):
         out, _ = self.iperf.communicate(timeout=40)
@@ -141,8 +193,8 @@ def test_failover_both_ways_loses_nothing(topo):
 
     curls = CurlLoop(topo)
     try:
-        load = Load(topo, 6)
-        time.sleep(1.5)
+        load = Load(topo, 6, (45100, 45149))
+        load.under_way(b)
         first = kill_and_measure(topo, a, b, curls)
         print(f"failover 1 (mgra killed): first new connection after {first * 1000:.0f} ms")
         load.check()
@@ -151,9 +203,11 @@ def test_failover_both_ways_loses_nothing(topo):
         a.start()
         wait_until(lambda: a.log().count("standby holds") >= 1, 5,
                    what="mgra to resynchronize as standby")
+        # the agent reconnects to the restarted manager on its own schedule
+        a.wait_agent(agent)
         assert a.log().count("active now") == 1, "mgra took the role back"
-        load = Load(topo, 5)
-        time.sleep(1.5)
+        load = Load(topo, 5, (45150, 45199))
+        load.under_way(a)
         second = kill_and_measure(topo, b, a, curls)
         print(f"failover 2 (mgrb killed): first new connection after {second * 1000:.0f} ms")
         load.check()
