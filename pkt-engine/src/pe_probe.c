@@ -39,23 +39,34 @@ static uint64_t get64(const uint8_t *p)
 	return (uint64_t)get32(p) << 32 | get32(p + 4);
 }
 
-size_t pe_probe_frame(uint8_t *buf, const uint8_t dst_mac[6], const uint8_t src_mac[6],
-		      uint32_t saddr, uint32_t daddr, const struct pe_probe_id *id)
+size_t pe_ipv4_head(uint8_t *buf, const uint8_t dst_mac[6], const uint8_t src_mac[6],
+		    uint8_t proto, uint16_t l4_len, uint32_t saddr, uint32_t daddr)
 {
-	uint8_t *ip = buf + ETH_LEN, *udp = ip + IP_LEN, *pl = buf + PAYLOAD_OFF;
+	uint8_t *ip = buf + ETH_LEN;
 
-	memset(buf, 0, PE_PROBE_LEN);
+	memset(buf, 0, ETH_LEN + IP_LEN);
 	memcpy(buf, dst_mac, 6);
 	memcpy(buf + 6, src_mac, 6);
 	pkt_store16(buf + 12, htons(0x0800));
 	ip[0] = 0x45;
-	pkt_store16(ip + 2, htons(PE_PROBE_LEN - ETH_LEN));
-	ip[6] = 0x40; /* DF: a probe is never fragmented */
+	pkt_store16(ip + 2, htons((uint16_t)(IP_LEN + l4_len)));
+	ip[6] = 0x40; /* DF: never fragmented, as the kernel's own SYNs */
 	ip[8] = 64;
-	ip[9] = IPPROTO_UDP;
+	ip[9] = proto;
 	memcpy(ip + 12, &saddr, 4);
 	memcpy(ip + 16, &daddr, 4);
 	pkt_store16(ip + 10, (uint16_t)~pkt_csum_fold(pkt_csum_add(0, ip, IP_LEN)));
+	return ETH_LEN + IP_LEN;
+}
+
+size_t pe_probe_frame(uint8_t *buf, const uint8_t dst_mac[6], const uint8_t src_mac[6],
+		      uint32_t saddr, uint32_t daddr, const struct pe_probe_id *id)
+{
+	uint8_t *udp = buf + ETH_LEN + IP_LEN, *pl = buf + PAYLOAD_OFF;
+
+	memset(buf, 0, PE_PROBE_LEN);
+	pe_ipv4_head(buf, dst_mac, src_mac, IPPROTO_UDP, PE_PROBE_LEN - ETH_LEN - IP_LEN, saddr,
+		     daddr);
 	pkt_store16(udp, htons(PE_PROBE_PORT));
 	pkt_store16(udp + 2, htons(PE_PROBE_PORT));
 	pkt_store16(udp + 4, htons(PE_PROBE_LEN - ETH_LEN - IP_LEN));

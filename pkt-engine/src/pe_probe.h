@@ -47,6 +47,16 @@ size_t pe_probe_frame(uint8_t *buf, const uint8_t dst_mac[6], const uint8_t src_
 		      uint32_t saddr, uint32_t daddr, const struct pe_probe_id *id);
 
 /*
+ * The Ethernet and IPv4 headers of a frame the engine sends itself (probes,
+ * trials): from src_mac and saddr to dst_mac and daddr (network order), a
+ * 20-byte header with DF and TTL 64, its checksum computed, for l4_len
+ * bytes of protocol proto. Returns where the L4 header starts (34).
+ */
+#define PE_IPV4_HEAD_LEN 34u
+size_t pe_ipv4_head(uint8_t *buf, const uint8_t dst_mac[6], const uint8_t src_mac[6],
+		    uint8_t proto, uint16_t l4_len, uint32_t saddr, uint32_t daddr);
+
+/*
  * Is the frame of len bytes (hostile: any content) a well-formed probe? On
  * true, *id and src_mac (6 bytes: who handed it back) are filled.
  */

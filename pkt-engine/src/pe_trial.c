@@ -8,31 +8,21 @@
 #include <string.h>
 
 #include "common/key.h"
+#include "common/pkt.h"
 #include "common/pkt_csum.h"
+#include "pe_probe.h"
 #include "pe_trial.h"
-
-#define ETH_LEN 14u
-#define IP_LEN  20u
 
 size_t pe_trial_frame(uint8_t *buf, const struct pe_trial_seg *s)
 {
-	uint32_t tcp_len = s->rst ? 20u : 24u;
-	uint8_t *ip = buf + ETH_LEN, *tcp = ip + IP_LEN, pseudo[12];
+	uint16_t tcp_len = s->rst ? 20u : 24u;
+	uint8_t *tcp = buf + PE_IPV4_HEAD_LEN;
 	uint32_t seq = htonl(s->seq);
+	size_t len = PE_IPV4_HEAD_LEN + tcp_len;
+	struct pkt_view v;
 
-	memset(buf, 0, ETH_LEN + IP_LEN + tcp_len);
-	memcpy(buf, s->dst_mac, 6);
-	memcpy(buf + 6, s->src_mac, 6);
-	pkt_store16(buf + 12, htons(0x0800));
-	ip[0] = 0x45;
-	pkt_store16(ip + 2, htons((uint16_t)(IP_LEN + tcp_len)));
-	ip[6] = 0x40; /* DF, as the kernel's own SYNs */
-	ip[8] = 64;
-	ip[9] = IPPROTO_TCP;
-	memcpy(ip + 12, &s->saddr, 4);
-	memcpy(ip + 16, &s->daddr, 4);
-	pkt_store16(ip + 10, (uint16_t)~pkt_csum_fold(pkt_csum_add(0, ip, IP_LEN)));
-
+	memset(tcp, 0, tcp_len);
+	pe_ipv4_head(buf, s->dst_mac, s->src_mac, IPPROTO_TCP, tcp_len, s->saddr, s->daddr);
 	pkt_store16(tcp, htons(s->sport));
 	pkt_store16(tcp + 2, htons(s->dport));
 	memcpy(tcp + 4, &seq, 4);
@@ -44,13 +34,11 @@ size_t pe_trial_frame(uint8_t *buf, const struct pe_trial_seg *s)
 		tcp[21] = 4;
 		pkt_store16(tcp + 22, htons(PE_TRIAL_MSS));
 	}
-	memcpy(pseudo, ip + 12, 8);
-	pseudo[8] = 0;
-	pseudo[9] = IPPROTO_TCP;
-	pkt_store16(pseudo + 10, htons((uint16_t)tcp_len));
-	uint64_t sum = pkt_csum_add(pkt_csum_add(0, pseudo, sizeof(pseudo)), tcp, tcp_len);
-	pkt_store16(tcp + 16, (uint16_t)~pkt_csum_fold(sum));
-	return ETH_LEN + IP_LEN + tcp_len;
+	/* the checksum the slow path computes (a frame of ours always parses) */
+	int c = pkt_parse(buf, (uint32_t)len, &v) < 0 ? -1 : pkt_l4_csum_compute(&v, buf);
+	if (c >= 0)
+		pkt_store16(tcp + 16, (uint16_t)c);
+	return len;
 }
 
 unsigned pe_trial_read(const struct pe_trial_slot *t, struct pe_trial_step *out, unsigned max)

@@ -152,13 +152,10 @@ static void on_tick(struct ev_loop *loop, void *arg, int what)
 		any |= changed[i];
 		size_t len = pe_probe_frame(frame, d->devices[i].mac, w->port_macs + 6 * in,
 					    w->ifaddr[in], w->ifaddr[out], &id);
-		struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_ifindex = w->ifindex[in],
-					   .sll_halen = 6 };
-		memcpy(sll.sll_addr, d->devices[i].mac, 6);
 		/* a cut link fails here or loses it silently: either way no answer */
-		if (sendto(w->fd[in], frame, len, MSG_DONTWAIT, (struct sockaddr *)&sll,
-			   sizeof(sll)) < 0)
-			log_debug("probe of %s: %s", d->devices[i].name, strerror(errno));
+		int r = pe_watch_send(w, (unsigned)in, frame, len);
+		if (r < 0)
+			log_debug("probe of %s: %s", d->devices[i].name, strerror(-r));
 	}
 	if (any)
 		health_changed(w, changed);
@@ -327,10 +324,9 @@ int pe_watch_open(struct pe_watch **out, struct ev_loop *loop, const struct pe_c
 				log_errno(r, "packet socket on %s", cfg->defs.interfaces[p].name);
 				goto fail;
 			}
-	}
-	if (cfg->backend == PE_IO_AFPACKET && cfg->probe_interval_ms) {
-		r = ev_timer_periodic_add(loop, cfg->probe_interval_ms, on_tick, w, &w->timer);
-		if (r < 0)
+		if (cfg->probe_interval_ms &&
+		    (r = ev_timer_periodic_add(loop, cfg->probe_interval_ms, on_tick, w,
+					       &w->timer)) < 0)
 			goto fail;
 	}
 	mark_probed(w);

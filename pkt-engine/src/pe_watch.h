@@ -31,7 +31,8 @@ typedef int pe_watch_change_fn(void *arg);
 
 /*
  * Open the probe sockets (AF_PACKET, CAP_NET_RAW: before privileges are
- * dropped; with the afpacket back end, probes or not: trials send by them), the control socket and the probe timer on loop. cfg (its
+ * dropped; with the afpacket back end, probes or not: trials send by them),
+ * the control socket and the probe timer on loop. cfg (its
  * definitions may be replaced later: see pe_watch_defs_changed) and
  * port_macs (6 bytes per engine port, its source MAC) stay the owner's and
  * must outlive the watch. Probes are off for the pcap back end and with a
