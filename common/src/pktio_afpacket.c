@@ -42,6 +42,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 
@@ -52,6 +53,13 @@
 #define AFP_FRAME_PLAIN     2048u
 #define AFP_TX_DATA_OFF     TPACKET_ALIGN(sizeof(struct tpacket2_hdr))
 #define AFP_VNET_LEN        sizeof(struct virtio_net_hdr)
+/* Packets longer than this (GSO super-packets) are sent with sendmsg()
+ * straight from where they were received: through the TX ring they were
+ * copied twice more, into the frame here and, since ring pages belong to
+ * user space, out of it again when veth hands the packet to another
+ * namespace (skb_copy_ubufs); sendmsg copies once. Smaller packets stay on
+ * the ring, where a burst costs one system call. */
+#define AFP_DIRECT_MIN      4096u
 
 struct afp_ring {
 	uint8_t *base;
@@ -71,6 +79,7 @@ struct afp_sock {
 	uint32_t rx_held_first; /* frames of the last burst, from here */
 	uint32_t rx_held_n;
 	uint32_t tx_head;       /* next TX frame to fill */
+	int dfd;                /* ring-less socket for big packets; -1: none */
 };
 
 struct afp_queue {
@@ -133,8 +142,30 @@ static void afp_sock_close(struct afp_sock *s)
 		munmap(s->map, s->map_len);
 	if (s->fd >= 0)
 		close(s->fd);
+	if (s->dfd >= 0)
+		close(s->dfd);
 	s->map = NULL;
 	s->fd = -1;
+	s->dfd = -1;
+}
+
+/* The ring-less sending socket (AFP_DIRECT_MIN): protocol 0 and bound with
+ * protocol 0, it never receives; it takes the vnet header like the ring. */
+static int afp_direct_open(struct afp_sock *s, int ifindex)
+{
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_ifindex = ifindex };
+	int fd, rc;
+
+	fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	s->dfd = fd;
+	if ((rc = setopt_int(fd, SOL_PACKET, PACKET_VNET_HDR, 1)) < 0 ||
+	    (rc = setopt_int(fd, SOL_PACKET, PACKET_QDISC_BYPASS, 1)) < 0)
+		return rc;
+	if (bind(fd, (struct sockaddr *)&sll, sizeof(sll)) < 0)
+		return -errno;
+	return 0;
 }
 
 static int afp_sock_open(struct afp_sock *s, const struct pktio_cfg *cfg, int ifindex,
@@ -182,6 +213,8 @@ static int afp_sock_open(struct afp_sock *s, const struct pktio_cfg *cfg, int if
 	}
 	s->rx.base = s->map;
 	s->tx.base = s->map + (size_t)rxq.tp_block_size * rxq.tp_block_nr;
+	if (cfg->vnet_hdr && (rc = afp_direct_open(s, ifindex)) < 0)
+		return rc;
 
 	if (bind(fd, (struct sockaddr *)&sll, sizeof(sll)) < 0)
 		return -errno;
@@ -286,7 +319,7 @@ static int afp_open(struct pktio *io, const struct pktio_cfg *cfg)
 	memset(be->qs, 0, sizeof(*be->qs) * cfg->n_queues);
 	for (unsigned q = 0; q < cfg->n_queues; q++)
 		for (unsigned p = 0; p < cfg->n_ports; p++)
-			be->qs[q].s[p].fd = -1;
+			be->qs[q].s[p].fd = be->qs[q].s[p].dfd = -1;
 	/* Queue order inside each group must be the same for every port:
 	 * join queue by queue. */
 	for (unsigned q = 0; q < cfg->n_queues && rc == 0; q++) {
@@ -419,6 +452,35 @@ static int afp_rx_burst(struct pktio *io, unsigned q, struct pktio_pkt *pkts, un
 	return pktio_rx_ports(io, q, &be->qs[q].first_port, afp_rx_port, be, pkts, max);
 }
 
+/* Send what the TX ring holds. */
+static void afp_kick(struct pktio *io, unsigned q, struct afp_sock *s)
+{
+	/* MSG_DONTWAIT: send what is queued, do not wait for completion. */
+	if (sendto(s->fd, NULL, 0, MSG_DONTWAIT, NULL, 0) < 0 && errno != EAGAIN &&
+	    errno != ENOBUFS)
+		pktio_stat_add(io, q, PKTIO_ST_TX_ERRORS, 1);
+}
+
+/* One packet through the ring-less socket (AFP_DIRECT_MIN); 0 if sent. */
+static int afp_send_direct(struct pktio *io, unsigned q, struct afp_sock *s,
+			   const struct pktio_pkt *p)
+{
+	struct virtio_net_hdr vh;
+	struct iovec iov[2] = {
+		{ .iov_base = &vh, .iov_len = sizeof(vh) },
+		{ .iov_base = p->data, .iov_len = p->len },
+	};
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
+
+	pktio_meta_to_vnet(p, &vh);
+	if (sendmsg(s->dfd, &mh, MSG_DONTWAIT) >= 0)
+		return 0;
+	/* a full device queue is what a full ring is to the ring path */
+	pktio_stat_add(io, q, errno == EAGAIN || errno == ENOBUFS ? PKTIO_ST_TX_RING_FULL
+								   : PKTIO_ST_TX_ERRORS, 1);
+	return -1;
+}
+
 static int afp_tx_burst(struct pktio *io, unsigned q, const struct pktio_pkt *pkts, unsigned n)
 {
 	struct afp_be *be = io->priv;
@@ -426,7 +488,7 @@ static int afp_tx_burst(struct pktio *io, unsigned q, const struct pktio_pkt *pk
 	const uint32_t vlen = be->vnet ? AFP_VNET_LEN : 0;
 	uint32_t kick = 0; /* bit per port */
 	uint64_t bytes = 0;
-	unsigned sent = 0;
+	unsigned sent = 0, direct = 0;
 
 	for (unsigned i = 0; i < n; i++) {
 		const struct pktio_pkt *p = &pkts[i];
@@ -440,6 +502,19 @@ static int afp_tx_burst(struct pktio *io, unsigned q, const struct pktio_pkt *pk
 			continue;
 		}
 		s = &aq->s[p->port];
+		if (p->len > AFP_DIRECT_MIN && s->dfd >= 0) {
+			/* after what the ring holds for this port, not before */
+			if (kick & (1u << p->port)) {
+				afp_kick(io, q, s);
+				kick &= ~(1u << p->port);
+			}
+			if (afp_send_direct(io, q, s, p) == 0) {
+				bytes += p->len;
+				sent++;
+				direct++;
+			}
+			continue;
+		}
 		if ((uint64_t)p->len + vlen > s->tx.frame_size - AFP_TX_DATA_OFF) {
 			pktio_stat_add(io, q, PKTIO_ST_TX_TOO_BIG, 1);
 			continue;
@@ -471,13 +546,11 @@ static int afp_tx_burst(struct pktio *io, unsigned q, const struct pktio_pkt *pk
 	for (unsigned p = 0; kick; p++, kick >>= 1) {
 		if (!(kick & 1))
 			continue;
-		/* MSG_DONTWAIT: send what is queued, do not wait for completion. */
-		if (sendto(aq->s[p].fd, NULL, 0, MSG_DONTWAIT, NULL, 0) < 0 &&
-		    errno != EAGAIN && errno != ENOBUFS)
-			pktio_stat_add(io, q, PKTIO_ST_TX_ERRORS, 1);
+		afp_kick(io, q, &aq->s[p]);
 	}
 	pktio_stat_add(io, q, PKTIO_ST_TX_PKTS, sent);
 	pktio_stat_add(io, q, PKTIO_ST_TX_BYTES, bytes);
+	pktio_stat_add(io, q, PKTIO_ST_TX_DIRECT, direct);
 	return (int)sent;
 }
 

@@ -10,6 +10,7 @@
  * burst.
  */
 #include <errno.h>
+#include <sched.h>
 #include <net/ethernet.h>
 #include <netinet/icmp6.h>
 #include <netinet/if_ether.h>
@@ -974,8 +975,10 @@ int fwd_worker_inject(struct fwd_worker *w, uint16_t owner, const uint8_t *ip, u
 /*
  * Poll a little longer before sleeping: a reply is usually microseconds
  * away, while waking from poll() on the other vCPU costs tens of them
- * (LAB-FACTS trap 6). Off by default: on a small machine the spinning core
- * is taken from the endpoints.
+ * (LAB-FACTS trap 6). Each empty round yields the CPU (fwd_worker_main), so
+ * a process that has work on this core (the endpoints of the traffic, the
+ * control thread, a manager) runs first and the spinning takes only time
+ * nobody else wants. Off by default: it keeps a core out of its idle state.
  */
 static bool keep_polling(struct fwd_worker *w, uint64_t *idle_since)
 {
@@ -1000,7 +1003,7 @@ void *fwd_worker_main(void *arg)
 		if (fwd_worker_run_once(w) > 0) {
 			idle_since = 0;
 		} else if (keep_polling(w, &idle_since)) {
-			/* spin: see keep_polling() */
+			sched_yield(); /* to anyone with work here: keep_polling() */
 		} else if (fwd_worker_idle(w)) {
 			/* nothing to do: sleep offline, so grace periods go on */
 			rcu_thread_offline();

@@ -165,6 +165,7 @@ struct pktio_cfg {
 	X(PKTIO_ST_RX_KERNEL_DROPS, "rx_kernel_drops") /* ring was full (PACKET_STATISTICS) */ \
 	X(PKTIO_ST_TX_PKTS,      "tx_packets")                                  \
 	X(PKTIO_ST_TX_BYTES,     "tx_bytes")                                    \
+	X(PKTIO_ST_TX_DIRECT,    "tx_direct")       /* of tx_packets: sent by sendmsg (afpacket, big) */ \
 	X(PKTIO_ST_TX_RING_FULL, "tx_ring_full")    /* dropped: no free TX frame */ \
 	X(PKTIO_ST_TX_TOO_BIG,   "tx_too_big")      /* dropped: longer than a frame */ \
 	X(PKTIO_ST_TX_BAD_PORT,  "tx_bad_port")     /* dropped: no such port / no output */ \

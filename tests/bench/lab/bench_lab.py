@@ -69,6 +69,7 @@ def sh(*args, check=True, timeout=60):
 class Lab:
     backend = "afpacket"
     busy_poll_us = 0
+    workers = 2
 
     def __init__(self, tools, secs, perf_dir):
         self.tools = tools
@@ -219,7 +220,7 @@ class Lab:
             # AF_XDP: one socket per device queue, and the lab's veths have one
             f.write(f"""instance: {self.instance}
 backend: {self.backend}
-workers: {1 if self.backend == "afxdp" else 2}
+workers: {self.workers}
 busy-poll-us: {self.busy_poll_us}
 stats-file: {self.stats_file}
 interfaces:
@@ -372,6 +373,9 @@ def main():
     ap.add_argument("--perf", metavar="DIR", help="perf record the agent into DIR")
     ap.add_argument("--busy-poll-us", type=int, default=0,
                     help="the agent's workers poll this long before sleeping (default 0)")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="the agent's workers (default: 2, AF_XDP 1: the lab's veths "
+                         "have one queue)")
     ap.add_argument("--backend", default="afpacket", choices=("afpacket", "afxdp"),
                     help="the agent's packet back end (afxdp: checksum offload off at the "
                          "endpoints for every mode)")
@@ -381,6 +385,10 @@ def main():
         return 77
     Lab.backend = args.backend
     Lab.busy_poll_us = args.busy_poll_us
+    Lab.workers = args.workers or (1 if args.backend == "afxdp" else 2)
+    if not 1 <= Lab.workers <= 64 or (args.backend == "afxdp" and Lab.workers != 1):
+        print("bench_lab: --workers 1..64 (AF_XDP: 1, one per device queue)")
+        return 2
     tools = tools_from(args)
     for name, path in tools.items():
         if not os.access(path, os.X_OK):
@@ -402,7 +410,8 @@ def main():
 
     lab = Lab(tools, args.seconds, args.perf)
     print(f"namespace lab {lab.tag}: cli {CLI} -- router -- srv {SRV}, VIP {VIP}, "
-          f"{args.seconds} s per measurement, {os.cpu_count()} CPUs", flush=True)
+          f"{args.seconds} s per measurement, {os.cpu_count()} CPUs; agent: {args.backend}, "
+          f"{Lab.workers} workers, busy-poll-us {args.busy_poll_us}", flush=True)
     try:
         lab.up()
         results = lab.run(workloads, modes)

@@ -344,6 +344,11 @@ Test(afpacket, tcp_bulk_gso_survives_the_bridge)
 	cr_assert_gt(br.max_len, 9000, "largest frame %u: super-packets arrive whole",
 		     br.max_len);
 	cr_assert_gt(st.v[PKTIO_ST_RX_CSUM_PARTIAL], 0);
+	/* super-packets leave by sendmsg from their RX frame, not the ring */
+	cr_assert_gt(st.v[PKTIO_ST_TX_DIRECT], 0, "super-packets sent directly");
+	cr_assert_lt(st.v[PKTIO_ST_TX_DIRECT], st.v[PKTIO_ST_TX_PKTS],
+		     "small packets (ACKs) still use the TX ring");
+	cr_assert_eq(st.v[PKTIO_ST_TX_RING_FULL] + st.v[PKTIO_ST_TX_ERRORS], 0);
 	cr_assert_eq(st.v[PKTIO_ST_RX_TRUNC], 0);
 	cr_assert_eq(st.v[PKTIO_ST_RX_BAD_META], 0);
 	fprintf(stderr, "pktio bridge: TCP %lu MiB in %.3f s = %.2f Gbit/s, %lu frames, "
