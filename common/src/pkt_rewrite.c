@@ -13,7 +13,7 @@
 #include "pkt-internal.h"
 
 /* Replace n bytes at dst by src and return the diff of the change. */
-static uint32_t put(uint8_t *dst, const uint8_t *src, uint32_t n)
+static LOOM_ALWAYS_INLINE uint32_t put(uint8_t *dst, const uint8_t *src, uint32_t n)
 {
 	uint32_t d = pkt_csum_diff(0, dst, src, n);
 

@@ -855,9 +855,13 @@ static void process(struct fwd_worker *w, struct pktio_pkt *pkts, unsigned n,
 		int64_t b = below ? below[i] : INT64_MAX;
 		if (b == INT64_MIN) /* returned by ip-packet-only (fwd_mgr.c rank_of) */
 			b = resume_rank(sv, &keys[i], owner, now_ms);
-		if (decide(w, &pkts[i], &v[i], &keys[i], ent[i], idx[i], icmp_err[i], &q[i], sv,
-			   b, now_ms, now_ns))
-			out[(*nout)++] = pkts[i];
+		/* decided in its place in out: copied back after decide() had
+		 * stored its output port, the descriptor was read across that
+		 * narrower store, which stalled until it reached the cache */
+		out[*nout] = pkts[i];
+		if (decide(w, &out[*nout], &v[i], &keys[i], ent[i], idx[i], icmp_err[i], &q[i],
+			   sv, b, now_ms, now_ns))
+			(*nout)++;
 	}
 	shm_rcu_read_unlock(&w->snap_rd);
 	shm_rcu_read_unlock(&w->fixed_rd);

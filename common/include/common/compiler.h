@@ -18,6 +18,9 @@
 #define LOOM_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
 #define LOOM_UNUSED __attribute__((unused))
 #define LOOM_NORETURN __attribute__((noreturn))
+/* for small helpers of the per-packet path whose arguments are constants at
+ * each call (lengths, offsets): inlined, their loops unroll */
+#define LOOM_ALWAYS_INLINE inline __attribute__((always_inline))
 #define LOOM_CACHELINE 64
 #define LOOM_ALIGNED_CL __attribute__((aligned(LOOM_CACHELINE)))
 

@@ -41,13 +41,24 @@ static inline bool key_equal(const struct flow_key *a, const struct flow_key *b)
 	return memcmp(a, b, sizeof(*a)) == 0;
 }
 
-/* Store an IPv4 address (network byte order) IPv4-mapped into a 16-byte slot. */
+/*
+ * Store an IPv4 address (network byte order) IPv4-mapped into a 16-byte slot.
+ * One 16-byte store: readers load addresses whole or by 8-byte words
+ * (copies, hashes, masks, route lookups), often right after this, and a load
+ * the store buffer cannot serve from a single store (bytes written apart)
+ * waits until they have all reached the cache.
+ */
 static inline void key_addr_from_v4(uint8_t dst[16], uint32_t v4_be)
 {
-	memset(dst, 0, 10);
-	dst[10] = 0xff;
-	dst[11] = 0xff;
-	memcpy(dst + 12, &v4_be, 4);
+	typedef uint64_t u64x2 __attribute__((vector_size(16)));
+	/* bytes 8..15: 0 0 ff ff a b c d */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	u64x2 v = { 0, (uint64_t)v4_be << 32 | 0xffff0000u };
+#else
+	u64x2 v = { 0, (uint64_t)0xffffu << 32 | v4_be };
+#endif
+
+	memcpy(dst, &v, 16);
 }
 
 static inline bool key_addr_is_v4(const uint8_t a[16])
