@@ -15,24 +15,21 @@
 #include "common/msg.h"
 #include "common/provchan.h"
 #include "common/zap.h"
+#include "common/zsock.h"
 
 /* ---- Configuration ------------------------------------------------------------ */
 
-static bool is_tcp(const char *endpoint)
-{
-	return !strncmp(endpoint, "tcp://", 6);
-}
 
 static void verify_cfg(struct cfg_verify *v, const void *obj)
 {
 	const struct provchan_cfg *c = obj;
 
-	if (c->listen[0] && !is_tcp(c->listen) && strncmp(c->listen, "ipc://", 6))
+	if (c->listen[0] && !zsock_is_tcp(c->listen) && strncmp(c->listen, "ipc://", 6))
 		cfg_verify_error(v, "listen", "expected tcp://addr:port or ipc:///path");
-	if (is_tcp(c->listen) && !c->secret_key_file[0])
+	if (zsock_is_tcp(c->listen) && !c->secret_key_file[0])
 		cfg_verify_error(v, "secret-key-file", "a tcp:// endpoint needs this daemon's "
 				 "CurveZMQ secret key");
-	if (is_tcp(c->listen) && !c->provisioner_key[0])
+	if (zsock_is_tcp(c->listen) && !c->provisioner_key[0])
 		cfg_verify_error(v, "provisioner-key", "a tcp:// endpoint admits only the "
 				 "provisioner's key");
 }
@@ -51,26 +48,16 @@ const struct cfg_schema provchan_cfg_schema =
 
 /* ---- Shared ----------------------------------------------------------------------- */
 
-static int setopt(void *s, int opt, const void *v, size_t len)
-{
-	return zmq_setsockopt(s, opt, v, len) < 0 ? -errno : 0;
-}
-
-static int setint(void *s, int opt, int v)
-{
-	return setopt(s, opt, &v, sizeof(v));
-}
-
 /* A frame is one message part; each part is bounded by ZMQ_MAXMSGSIZE. */
 static int common_opts(void *s)
 {
 	int64_t max = MSG_MAX_PROV_DOC;
 	int rc;
 
-	if ((rc = setint(s, ZMQ_LINGER, 0)) < 0 ||
-	    (rc = setopt(s, ZMQ_MAXMSGSIZE, &max, sizeof(max))) < 0 ||
-	    (rc = setint(s, ZMQ_HEARTBEAT_IVL, 1000)) < 0 ||
-	    (rc = setint(s, ZMQ_HEARTBEAT_TIMEOUT, 3000)) < 0)
+	if ((rc = zsock_set_int(s, ZMQ_LINGER, 0)) < 0 ||
+	    (rc = zsock_set(s, ZMQ_MAXMSGSIZE, &max, sizeof(max))) < 0 ||
+	    (rc = zsock_set_int(s, ZMQ_HEARTBEAT_IVL, 1000)) < 0 ||
+	    (rc = zsock_set_int(s, ZMQ_HEARTBEAT_TIMEOUT, 3000)) < 0)
 		return rc;
 	return 0;
 }
@@ -277,17 +264,14 @@ int provchan_server_open(struct ev_loop *loop, void *zctx, struct zap *zap,
 	}
 	if ((r = common_opts(s->router)) < 0)
 		goto fail;
-	if (is_tcp(cfg->listen)) {
+	if (zsock_is_tcp(cfg->listen)) {
 		if (!zap) {
 			r = -EINVAL;
 			goto fail;
 		}
 		if ((r = cfg_read_z85_file(cfg->secret_key_file, secret)) < 0 ||
 		    (r = zap_allow_z85(zap, PROVCHAN_ZAP_DOMAIN, cfg->provisioner_key)) < 0 ||
-		    (r = setint(s->router, ZMQ_CURVE_SERVER, 1)) < 0 ||
-		    (r = setopt(s->router, ZMQ_CURVE_SECRETKEY, secret, CFG_Z85_LEN)) < 0 ||
-		    (r = setopt(s->router, ZMQ_ZAP_DOMAIN, PROVCHAN_ZAP_DOMAIN,
-				strlen(PROVCHAN_ZAP_DOMAIN))) < 0)
+		    (r = zsock_curve_server(s->router, secret, PROVCHAN_ZAP_DOMAIN)) < 0)
 			goto fail;
 	}
 	sodium_memzero(secret, sizeof(secret));
@@ -581,7 +565,7 @@ static int open_monitor(struct provchan_client *c, struct target *t)
 		return -errno;
 	if (!(t->mon = zmq_socket(c->cfg.zctx, ZMQ_PAIR)))
 		return -errno;
-	if ((r = setint(t->mon, ZMQ_LINGER, 0)) < 0)
+	if ((r = zsock_set_int(t->mon, ZMQ_LINGER, 0)) < 0)
 		return r;
 	if (zmq_connect(t->mon, ep) < 0)
 		return -errno;
@@ -605,14 +589,13 @@ int provchan_client_add(struct provchan_client *c, const struct provchan_target 
 	}
 	/* Immediate: nothing queues for a daemon that is not there; what it
 	 * missed is pushed again, rendered from the newest version. */
-	if ((r = common_opts(t->dealer)) < 0 || (r = setint(t->dealer, ZMQ_IMMEDIATE, 1)) < 0 ||
-	    (r = setint(t->dealer, ZMQ_RECONNECT_IVL, 200)) < 0 ||
-	    (r = setint(t->dealer, ZMQ_RECONNECT_IVL_MAX, (int)c->cfg.retry_ms)) < 0)
+	if ((r = common_opts(t->dealer)) < 0 || (r = zsock_set_int(t->dealer, ZMQ_IMMEDIATE, 1)) < 0 ||
+	    (r = zsock_set_int(t->dealer, ZMQ_RECONNECT_IVL, 200)) < 0 ||
+	    (r = zsock_set_int(t->dealer, ZMQ_RECONNECT_IVL_MAX, (int)c->cfg.retry_ms)) < 0)
 		goto fail;
-	if (is_tcp(tc->endpoint) &&
-	    ((r = setopt(t->dealer, ZMQ_CURVE_SERVERKEY, tc->server_key, CFG_Z85_LEN)) < 0 ||
-	     (r = setopt(t->dealer, ZMQ_CURVE_PUBLICKEY, c->cfg.public_key, CFG_Z85_LEN)) < 0 ||
-	     (r = setopt(t->dealer, ZMQ_CURVE_SECRETKEY, c->cfg.secret_key, CFG_Z85_LEN)) < 0))
+	if (zsock_is_tcp(tc->endpoint) &&
+	    (r = zsock_curve_client(t->dealer, tc->server_key, c->cfg.public_key,
+				    c->cfg.secret_key)) < 0)
 		goto fail;
 	if ((r = open_monitor(c, t)) < 0)
 		goto fail;

@@ -23,6 +23,7 @@
 #include "common/msg.h"
 #include "common/repl.h"
 #include "common/zap.h"
+#include "common/zsock.h"
 
 #define RX_BATCH 64
 #define TXW_CAP  (MSG_MAX_REPL_TXNS + 3)
@@ -1049,33 +1050,18 @@ int repl_member_info(const struct repl *r, uint64_t instance, struct repl_member
 
 /* ---- Set-up ------------------------------------------------------------------------ */
 
-static int setopt(void *s, int opt, const void *v, size_t len)
-{
-	return zmq_setsockopt(s, opt, v, len) < 0 ? -errno : 0;
-}
-
-static int setint(void *s, int opt, int v)
-{
-	return setopt(s, opt, &v, sizeof(v));
-}
-
-static bool is_tcp(const char *endpoint)
-{
-	return !strncmp(endpoint, "tcp://", 6);
-}
-
 /* Options both socket kinds share: bounded messages, no linger, libzmq's
  * own heartbeats so a dead TCP connection is replaced within dead_ms. */
 static int common_opts(void *s, const struct repl_config *c)
 {
 	int rc;
 
-	if ((rc = setint(s, ZMQ_LINGER, 0)) < 0 ||
-	    (rc = setopt(s, ZMQ_MAXMSGSIZE, &(int64_t){ MSG_MAX_SIZE }, sizeof(int64_t))) < 0 ||
-	    (rc = setint(s, ZMQ_SNDHWM, (int)c->window * 2 + 64)) < 0 ||
-	    (rc = setint(s, ZMQ_RCVHWM, (int)c->window * 2 + 64)) < 0 ||
-	    (rc = setint(s, ZMQ_HEARTBEAT_IVL, (int)c->heartbeat_ms)) < 0 ||
-	    (rc = setint(s, ZMQ_HEARTBEAT_TIMEOUT, (int)c->dead_ms)) < 0)
+	if ((rc = zsock_set_int(s, ZMQ_LINGER, 0)) < 0 ||
+	    (rc = zsock_set(s, ZMQ_MAXMSGSIZE, &(int64_t){ MSG_MAX_SIZE }, sizeof(int64_t))) < 0 ||
+	    (rc = zsock_set_int(s, ZMQ_SNDHWM, (int)c->window * 2 + 64)) < 0 ||
+	    (rc = zsock_set_int(s, ZMQ_RCVHWM, (int)c->window * 2 + 64)) < 0 ||
+	    (rc = zsock_set_int(s, ZMQ_HEARTBEAT_IVL, (int)c->heartbeat_ms)) < 0 ||
+	    (rc = zsock_set_int(s, ZMQ_HEARTBEAT_TIMEOUT, (int)c->dead_ms)) < 0)
 		return rc;
 	return 0;
 }
@@ -1088,15 +1074,11 @@ static int open_router(struct repl *r)
 	if (!(r->router = zmq_socket(c->zctx, ZMQ_ROUTER)))
 		return -errno;
 	if ((rc = common_opts(r->router, c)) < 0 ||
-	    (rc = setint(r->router, ZMQ_ROUTER_MANDATORY, 1)) < 0)
+	    (rc = zsock_set_int(r->router, ZMQ_ROUTER_MANDATORY, 1)) < 0)
 		return rc;
-	if (is_tcp(c->endpoint)) {
-		if ((rc = setint(r->router, ZMQ_CURVE_SERVER, 1)) < 0 ||
-		    (rc = setopt(r->router, ZMQ_CURVE_SECRETKEY, c->secret_key, 40)) < 0 ||
-		    (rc = setopt(r->router, ZMQ_ZAP_DOMAIN, REPL_ZAP_DOMAIN,
-				 strlen(REPL_ZAP_DOMAIN))) < 0)
-			return rc;
-	}
+	if (zsock_is_tcp(c->endpoint) &&
+	    (rc = zsock_curve_server(r->router, c->secret_key, REPL_ZAP_DOMAIN)) < 0)
+		return rc;
 	if (zmq_bind(r->router, c->endpoint) < 0)
 		return log_debug_errno(-errno, "repl: binding %s", c->endpoint);
 	return ev_zmq_reader_add(r->loop, r->router, on_router, r, &r->router_rx);
@@ -1113,15 +1095,13 @@ static int open_dealer(struct repl *r, struct member *m)
 	 * queue holds what must survive, and the pipe never resends stale
 	 * bytes to a member that restarted. */
 	if ((rc = common_opts(m->dealer, c)) < 0 ||
-	    (rc = setint(m->dealer, ZMQ_IMMEDIATE, 1)) < 0 ||
-	    (rc = setint(m->dealer, ZMQ_RECONNECT_IVL, (int)c->heartbeat_ms)) < 0)
+	    (rc = zsock_set_int(m->dealer, ZMQ_IMMEDIATE, 1)) < 0 ||
+	    (rc = zsock_set_int(m->dealer, ZMQ_RECONNECT_IVL, (int)c->heartbeat_ms)) < 0)
 		return rc;
-	if (is_tcp(m->cfg->endpoint)) {
-		if ((rc = setopt(m->dealer, ZMQ_CURVE_SERVERKEY, m->cfg->public_key, 40)) < 0 ||
-		    (rc = setopt(m->dealer, ZMQ_CURVE_PUBLICKEY, c->public_key, 40)) < 0 ||
-		    (rc = setopt(m->dealer, ZMQ_CURVE_SECRETKEY, c->secret_key, 40)) < 0)
-			return rc;
-	}
+	if (zsock_is_tcp(m->cfg->endpoint) &&
+	    (rc = zsock_curve_client(m->dealer, m->cfg->public_key, c->public_key,
+				     c->secret_key)) < 0)
+		return rc;
 	if (zmq_connect(m->dealer, m->cfg->endpoint) < 0)
 		return log_debug_errno(-errno, "repl: connecting %s", m->cfg->endpoint);
 	return ev_zmq_reader_add(r->loop, m->dealer, on_dealer, m, &m->dealer_rx);
@@ -1129,7 +1109,7 @@ static int open_dealer(struct repl *r, struct member *m)
 
 static int check_config(struct repl_config *c)
 {
-	bool curve = is_tcp(c->endpoint);
+	bool curve = zsock_is_tcp(c->endpoint);
 
 	if (!c->zctx || !c->instance || !c->generation || !c->ops.apply || !c->ops.dump ||
 	    c->n_members > REPL_MAX_MEMBERS || c->mode < REPL_MODE_PRIMARY_BACKUP ||
@@ -1142,11 +1122,11 @@ static int check_config(struct repl_config *c)
 
 		if (!m->instance || m->instance == c->instance || !m->endpoint[0])
 			return -EINVAL;
-		curve |= is_tcp(m->endpoint);
+		curve |= zsock_is_tcp(m->endpoint);
 		for (unsigned j = 0; j < i; j++)
 			if (c->members[j].instance == m->instance)
 				return -EINVAL;
-		if (is_tcp(m->endpoint) && strlen(m->public_key) != 40)
+		if (zsock_is_tcp(m->endpoint) && strlen(m->public_key) != 40)
 			return -EINVAL;
 	}
 	if (curve && (strlen(c->public_key) != 40 || strlen(c->secret_key) != 40))
@@ -1199,7 +1179,7 @@ int repl_new(struct ev_loop *loop, const struct repl_config *cfg, struct repl **
 	}
 	txw_reset(r, &r->live, r->livebuf);
 	r->zap = r->cfg.zap;
-	if (is_tcp(r->cfg.endpoint)) {
+	if (zsock_is_tcp(r->cfg.endpoint)) {
 		if (!r->zap) {
 			if ((rc = zap_open(loop, r->cfg.zctx, &r->zap)) < 0)
 				goto fail;

@@ -9,6 +9,7 @@
 #include <zmq.h>
 
 #include "common/log.h"
+#include "common/zsock.h"
 #include "fwd_mgr.h"
 
 #define RX_BATCH 64
@@ -393,16 +394,11 @@ bool fwd_mgr_connected(const struct fwd_mgrs *all, unsigned mgr)
 
 /* ---- set-up ------------------------------------------------------------------ */
 
-static int setopt(void *s, int opt, const void *v, size_t len)
-{
-	return zmq_setsockopt(s, opt, v, len) < 0 ? -errno : 0;
-}
-
 static int open_one(struct fwd_mgrs *all, const struct fwd_mgrs_cfg *cfg, unsigned i)
 {
 	struct mgr *g = &all->m[i];
 	char monaddr[64];
-	int zero = 0, one = 1, r;
+	int r;
 
 	g->all = all;
 	g->idx = i;
@@ -414,16 +410,13 @@ static int open_one(struct fwd_mgrs *all, const struct fwd_mgrs_cfg *cfg, unsign
 		return -errno;
 	/* nothing queued for a manager we are not connected to: a stale punt is
 	 * worse than none, the agent asks again when traffic returns */
-	if ((r = setopt(g->sock, ZMQ_LINGER, &zero, sizeof(zero))) < 0 ||
-	    (r = setopt(g->sock, ZMQ_IMMEDIATE, &one, sizeof(one))) < 0)
+	if ((r = zsock_set_int(g->sock, ZMQ_LINGER, 0)) < 0 ||
+	    (r = zsock_set_int(g->sock, ZMQ_IMMEDIATE, 1)) < 0)
 		return r;
-	if (strncmp(g->cfg.endpoint, "tcp://", 6) == 0) {
-		if ((r = setopt(g->sock, ZMQ_CURVE_SERVERKEY, g->cfg.server_key,
-				FWD_KEY_Z85_LEN)) < 0 ||
-		    (r = setopt(g->sock, ZMQ_CURVE_PUBLICKEY, cfg->public_key, FWD_KEY_Z85_LEN)) < 0 ||
-		    (r = setopt(g->sock, ZMQ_CURVE_SECRETKEY, cfg->secret_key, FWD_KEY_Z85_LEN)) < 0)
-			return log_errno(r, "manager %u: CurveZMQ keys", i);
-	}
+	if (zsock_is_tcp(g->cfg.endpoint) &&
+	    (r = zsock_curve_client(g->sock, g->cfg.server_key, cfg->public_key,
+				    cfg->secret_key)) < 0)
+		return log_errno(r, "manager %u: CurveZMQ keys", i);
 	/* unique for the process's lifetime: a closed monitor's inproc name can
 	 * outlive it, and a new fwd_mgrs may sit at the same address */
 	static _Atomic unsigned serial;

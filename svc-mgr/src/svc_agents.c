@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "common/str.h"
 #include "common/zap.h"
+#include "common/zsock.h"
 #include "svc_mgr.h"
 
 #define RX_BATCH 64
@@ -304,11 +305,6 @@ void svc_agents_tick(struct svc_agents *ag, uint64_t now)
 	}
 }
 
-static int setopt(void *s, int opt, const void *v, size_t len)
-{
-	return zmq_setsockopt(s, opt, v, len) < 0 ? -errno : 0;
-}
-
 /* CurveZMQ admission: the context's ZAP handler (common/zap.h) with the
  * agent keys under the domain the ROUTER sockets name */
 static int open_zap(struct svc_agents *ag, const struct svc_config *c)
@@ -332,18 +328,14 @@ static int open_socket(struct svc_agents *ag, const char *endpoint, const char *
 	if (!s)
 		return -errno;
 	ag->sock[ag->nsock] = s;
-	if ((r = setopt(s, ZMQ_LINGER, &(int){ 0 }, sizeof(int))) < 0 ||
-	    (r = setopt(s, ZMQ_ROUTER_MANDATORY, &(int){ 1 }, sizeof(int))) < 0 ||
-	    (r = setopt(s, ZMQ_SNDHWM, &(int){ 100000 }, sizeof(int))) < 0 ||
-	    (r = setopt(s, ZMQ_RCVHWM, &(int){ 100000 }, sizeof(int))) < 0 ||
-	    (r = setopt(s, ZMQ_MAXMSGSIZE, &(int64_t){ MSG_MAX_SIZE + 64 }, sizeof(int64_t))) < 0)
+	if ((r = zsock_set_int(s, ZMQ_LINGER, 0)) < 0 ||
+	    (r = zsock_set_int(s, ZMQ_ROUTER_MANDATORY, 1)) < 0 ||
+	    (r = zsock_set_int(s, ZMQ_SNDHWM, 100000)) < 0 ||
+	    (r = zsock_set_int(s, ZMQ_RCVHWM, 100000)) < 0 ||
+	    (r = zsock_set(s, ZMQ_MAXMSGSIZE, &(int64_t){ MSG_MAX_SIZE + 64 }, sizeof(int64_t))) < 0)
 		return r;
-	if (!strncmp(endpoint, "tcp://", 6)) {
-		if ((r = setopt(s, ZMQ_CURVE_SERVER, &(int){ 1 }, sizeof(int))) < 0 ||
-		    (r = setopt(s, ZMQ_CURVE_SECRETKEY, secret, CFG_Z85_LEN)) < 0 ||
-		    (r = setopt(s, ZMQ_ZAP_DOMAIN, ZAP_DOMAIN, strlen(ZAP_DOMAIN))) < 0)
-			return r;
-	}
+	if (zsock_is_tcp(endpoint) && (r = zsock_curve_server(s, secret, ZAP_DOMAIN)) < 0)
+		return r;
 	if (zmq_bind(s, endpoint) < 0)
 		return log_errno(-errno, "binding %s", endpoint);
 	if ((r = ev_zmq_reader_add(m->loop, s, on_rx, ag, &ag->rx[ag->nsock])) < 0)
