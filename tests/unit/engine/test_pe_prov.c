@@ -16,6 +16,7 @@
 #include "pe_config.h"
 #include "pe_prov.h"
 #include "prov_model.h"
+#include "../prov/prov_post.h"
 #include "prov_version.h"
 
 static const char running_yaml[] =
@@ -31,19 +32,6 @@ static struct pe_config *running;
 static struct pe_defs *got;
 static char why[CFG_DIAG_LEN];
 static uint64_t pushed;
-
-static void post(const char *url, const char *text)
-{
-	struct prov_error e;
-	json_error_t jerr;
-	json_t *body = json_loads(text, 0, &jerr), *out = NULL;
-
-	cr_assert_not_null(body, "%s", jerr.text);
-	cr_assert_eq(prov_obj_create(&m, prov_resource_by_url(url), NULL, body, &out, &e), 0,
-		     "%s: %s", e.field, e.message);
-	json_decref(body);
-	json_decref(out);
-}
 
 /* The model's current version, rendered for the engine, loaded by the engine. */
 static int push_current(void)
@@ -91,21 +79,21 @@ TestSuite(pe_prov, .init = setup, .fini = teardown);
  * package order is overridden, on the engine's interfaces e0 and e1. */
 static void model(void)
 {
-	post("interfaces", "{\"name\": \"e0\"}");
-	post("interfaces", "{\"name\": \"e1\"}");
-	post("segments", "{\"name\": \"apps\", \"interface\": 2, \"prefix\": \"10.4.0.0/24\"}");
-	post("ip-pools", "{\"name\": \"public\", \"interface\": 1, \"prefix\": \"10.9.0.0/24\"}");
-	post("device-pools", "{\"name\": \"fws\", \"function\": \"firewall\", \"brand\": \"nft\"}");
-	post("device-pools", "{\"name\": \"srvs\", \"function\": \"server\", \"brand\": \"nginx\"}");
-	post("devices", "{\"name\": \"fw2\", \"pool\": 1, \"segment\": 1, "
+	prov_post(&m, "interfaces", "{\"name\": \"e0\"}");
+	prov_post(&m, "interfaces", "{\"name\": \"e1\"}");
+	prov_post(&m, "segments", "{\"name\": \"apps\", \"interface\": 2, \"prefix\": \"10.4.0.0/24\"}");
+	prov_post(&m, "ip-pools", "{\"name\": \"public\", \"interface\": 1, \"prefix\": \"10.9.0.0/24\"}");
+	prov_post(&m, "device-pools", "{\"name\": \"fws\", \"function\": \"firewall\", \"brand\": \"nft\"}");
+	prov_post(&m, "device-pools", "{\"name\": \"srvs\", \"function\": \"server\", \"brand\": \"nginx\"}");
+	prov_post(&m, "devices", "{\"name\": \"fw2\", \"pool\": 1, \"segment\": 1, "
 	     "\"mac\": \"02:00:00:00:0f:02\", \"address\": \"10.4.0.3\", \"mode\": \"alias\"}");
-	post("devices", "{\"name\": \"fw1\", \"pool\": 1, \"segment\": 1, \"alternate\": 1, "
+	prov_post(&m, "devices", "{\"name\": \"fw1\", \"pool\": 1, \"segment\": 1, \"alternate\": 1, "
 	     "\"mac\": \"02:00:00:00:0f:01\", \"address\": \"10.4.0.2\", \"mode\": \"alias\"}");
-	post("devices", "{\"name\": \"web1\", \"pool\": 2, \"segment\": 1, "
+	prov_post(&m, "devices", "{\"name\": \"web1\", \"pool\": 2, \"segment\": 1, "
 	     "\"mac\": \"02:00:00:00:0a:01\", \"address\": \"10.4.0.11\", \"mode\": \"nat\"}");
-	post("packages", "{\"name\": \"srv-first\", \"functions\": [\"server\", \"firewall\"]}");
-	post("customers", "{\"name\": \"acme\"}");
-	post("services", "{\"name\": \"shop\", \"customer\": 1, \"package\": 1, \"pool\": 1, "
+	prov_post(&m, "packages", "{\"name\": \"srv-first\", \"functions\": [\"server\", \"firewall\"]}");
+	prov_post(&m, "customers", "{\"name\": \"acme\"}");
+	prov_post(&m, "services", "{\"name\": \"shop\", \"customer\": 1, \"package\": 1, \"pool\": 1, "
 	     "\"address\": \"10.9.0.1\", \"devices\": [3, 2], \"order\": [1, 0], "
 	     "\"ports\": [{\"protocol\": \"tcp\", \"port\": 80}, "
 	     "{\"protocol\": \"tcp\", \"port\": 21, \"port_end\": 25}, "
@@ -126,15 +114,15 @@ Test(pe_prov, the_rendering_loads_with_the_engine_schema)
 	char a[KEY_FMT_LEN];
 
 	model();
-	post("acls", "{\"service\": 1, \"position\": 20, \"action\": \"allow\", "
+	prov_post(&m, "acls", "{\"service\": 1, \"position\": 20, \"action\": \"allow\", "
 	     "\"protocol\": \"tcp\", \"source\": \"10.1.0.0/24\", \"port\": 80}");
-	post("acls", "{\"service\": 1, \"position\": 10, \"action\": \"deny\", "
+	prov_post(&m, "acls", "{\"service\": 1, \"position\": 10, \"action\": \"deny\", "
 	     "\"protocol\": \"tcp\", \"source\": \"10.1.0.128/25\", \"port\": 20, "
 	     "\"port_end\": 30}");
-	post("acls", "{\"service\": 1, \"position\": 30, \"action\": \"deny\", "
+	prov_post(&m, "acls", "{\"service\": 1, \"position\": 30, \"action\": \"deny\", "
 	     "\"source\": \"192.0.2.0/24\"}");
-	post("acls", "{\"service\": 1, \"position\": 5, \"action\": \"deny\", \"protocol\": \"icmp\"}");
-	post("acls", "{\"service\": 1, \"position\": 6, \"action\": \"deny\", \"interface\": 2}");
+	prov_post(&m, "acls", "{\"service\": 1, \"position\": 5, \"action\": \"deny\", \"protocol\": \"icmp\"}");
+	prov_post(&m, "acls", "{\"service\": 1, \"position\": 6, \"action\": \"deny\", \"interface\": 2}");
 	cr_assert_eq(push_current(), 0, "%s", why);
 
 	cr_assert_eq(got->n_interfaces, 2, "the running interfaces");
@@ -186,7 +174,7 @@ Test(pe_prov, a_document_the_engine_cannot_steer_is_refused_with_its_reason)
 {
 	model();
 	/* a device without a segment has no engine interface to reach it on */
-	post("devices", "{\"name\": \"fw3\", \"pool\": 1, \"mac\": \"02:00:00:00:0f:03\", "
+	prov_post(&m, "devices", "{\"name\": \"fw3\", \"pool\": 1, \"mac\": \"02:00:00:00:0f:03\", "
 	     "\"address\": \"10.4.0.4\", \"mode\": \"alias\"}");
 	cr_assert_lt(push_current(), 0);
 	cr_assert(strstr(why, "devices[3]") && strstr(why, "interface"), "%s", why);

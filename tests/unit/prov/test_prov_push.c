@@ -13,24 +13,12 @@
 
 #include "common/key.h"
 #include "prov_model.h"
+#include "prov_post.h"
 #include "prov_push.h"
 #include "prov_version.h"
 #include "svc_config.h"
 
 static struct prov_model m;
-
-static void post(const char *url, const char *text)
-{
-	struct prov_error e;
-	json_error_t jerr;
-	json_t *body = json_loads(text, 0, &jerr), *out = NULL;
-
-	cr_assert_not_null(body, "%s", jerr.text);
-	cr_assert_eq(prov_obj_create(&m, prov_resource_by_url(url), NULL, body, &out, &e), 0,
-		     "%s: %s", e.field, e.message);
-	json_decref(body);
-	json_decref(out);
-}
 
 static int load_current(struct svc_config *c, struct cfg_diag *diag)
 {
@@ -67,14 +55,14 @@ Test(prov_push, the_svc_mgr_reads_its_document_with_its_own_schema)
 	char a[KEY_FMT_LEN];
 
 	cr_assert_eq(cfg_schema_check(&svc_push_schema, NULL, 0), 0);
-	post("virtual-services", "{\"name\": \"www\", \"address\": \"10.0.0.100\", "
+	prov_post(&m, "virtual-services", "{\"name\": \"www\", \"address\": \"10.0.0.100\", "
 	     "\"protocol\": \"tcp\", \"port\": 80, \"algorithm\": \"maglev\", "
 	     "\"persistence_s\": 30, \"health\": \"http\", \"health_path\": \"/ok\", "
 	     "\"health_interval_ms\": 500, \"health_timeout_ms\": 200, "
 	     "\"client_domains\": [\"10.1.0.0/16\"], \"backends\": ["
 	     "{\"address\": \"10.2.0.1\", \"port\": 8080, \"weight\": 3}, "
 	     "{\"address\": \"10.2.0.2\", \"port\": 8080, \"weight\": 0}]}");
-	post("nat-pools", "{\"name\": \"out\", \"prefix\": \"198.51.100.0/28\", "
+	prov_post(&m, "nat-pools", "{\"name\": \"out\", \"prefix\": \"198.51.100.0/28\", "
 	     "\"port_min\": 2000, \"port_max\": 3000, \"inside\": [\"10.9.0.0/16\"]}");
 	cr_assert_eq(load_current(c, &diag), 0, "%s", diag.msg[0]);
 	cr_assert_eq(c->n_services, 2);
@@ -110,10 +98,10 @@ Test(prov_push, what_the_managers_schema_refuses_comes_back_with_a_reason)
 
 	/* a valid virtual service and NAT pool of the same name: two services
 	 * of one name in the manager */
-	post("virtual-services", "{\"name\": \"edge\", \"address\": \"10.0.0.100\", "
+	prov_post(&m, "virtual-services", "{\"name\": \"edge\", \"address\": \"10.0.0.100\", "
 	     "\"protocol\": \"tcp\", \"port\": 80, \"backends\": [{\"address\": \"10.2.0.1\", "
 	     "\"port\": 80}]}");
-	post("nat-pools", "{\"name\": \"edge\", \"prefix\": \"198.51.100.0/28\"}");
+	prov_post(&m, "nat-pools", "{\"name\": \"edge\", \"prefix\": \"198.51.100.0/28\"}");
 	cr_assert_eq(load_current(c, &diag), -EINVAL);
 	cr_assert(strstr(diag.msg[0], "services[1].name: same name as services[0]"), "%s",
 		  diag.msg[0]);
