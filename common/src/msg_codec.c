@@ -721,8 +721,10 @@ static void txn_encode(struct wbuf *w, const struct msg_repl_txn *t)
 void msg_repl_txw_init(struct msg_repl_txw *w, uint8_t *buf, size_t cap)
 {
 	*w = (struct msg_repl_txw){ .buf = buf, .cap = cap, .len = TXW_HDR };
-	if (cap > MSG_MAX_REPL_TXNS + TXW_HDR)
-		w->cap = MSG_MAX_REPL_TXNS + TXW_HDR;
+	/* the finished list, its header included, is what the decoder bounds
+	 * by MSG_MAX_REPL_TXNS; it is never longer than len */
+	if (cap > MSG_MAX_REPL_TXNS)
+		w->cap = MSG_MAX_REPL_TXNS;
 }
 
 int msg_repl_txw_add(struct msg_repl_txw *w, const struct msg_repl_txn *t)

@@ -26,7 +26,7 @@
 #include "common/zsock.h"
 
 #define RX_BATCH 64
-#define TXW_CAP  (MSG_MAX_REPL_TXNS + 3)
+#define TXW_CAP  MSG_MAX_REPL_TXNS /* what a batch's list may hold */
 
 enum sess_state {
 	S_NONE,    /* nothing of its stream: the next hello answer asks a dump */
@@ -288,8 +288,9 @@ static void start_dump(struct member *m)
 }
 
 /* Number and queue one batch for m. A queue past max_queue is given up for
- * a dump: memory stays bounded while a member is away. */
-static void enqueue(struct repl *r, struct member *m, uint8_t kind, const uint8_t *txns,
+ * a dump: memory stays bounded while a member is away. Returns false when
+ * that happened: the batch is gone and m's dump starts over. */
+static bool enqueue(struct repl *r, struct member *m, uint8_t kind, const uint8_t *txns,
 		    uint32_t len)
 {
 	struct msg_seg *s = msg_add(start_msg(r, MSG_T_REPL_BATCH), MSG_S_REPL_BATCH, true);
@@ -300,7 +301,9 @@ static void enqueue(struct repl *r, struct member *m, uint8_t kind, const uint8_
 	if (encode_out(r, &n) < 0 || q_push(m, r->txbuf, n) < 0 || m->qn > r->cfg.max_queue) {
 		r->ctr.c[REPL_C_OVERFLOWS]++;
 		start_dump(m);
+		return false;
 	}
+	return true;
 }
 
 /* ---- Batching: the live builder ---------------------------------------------- */
@@ -442,14 +445,17 @@ static int dump_chunk(struct repl *r, struct member *m)
 	if (rc == 1 && !m->dump_begin)
 		kind = MSG_REPL_KIND_DUMP_END;
 	p = msg_repl_txw_finish(&d->w, &len);
-	enqueue(r, m, kind, p, len);
-	if (!m->dumping)
-		return 1; /* the queue overflowed: the dump starts over */
+	/* The queue overflowed: the dump starts over, from a new begin (taking
+	 * the restarted dump's begin for this one's left the receiver waiting
+	 * for a begin that never came) */
+	if (!enqueue(r, m, kind, p, len))
+		return 1;
 	m->dump_begin = false;
 	if (rc == 1 && kind == MSG_REPL_KIND_DUMP_BEGIN) {
 		txw_reset(r, &d->w, r->dumpbuf);
 		p = msg_repl_txw_finish(&d->w, &len);
-		enqueue(r, m, MSG_REPL_KIND_DUMP_END, p, len);
+		if (!enqueue(r, m, MSG_REPL_KIND_DUMP_END, p, len))
+			return 1;
 	}
 	if (rc == 1) {
 		m->dumping = false;

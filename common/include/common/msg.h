@@ -405,8 +405,9 @@ struct msg_repl_txn {
 };
 
 /*
- * Writer: builds a list in buf[0..cap) (cap <= MSG_MAX_REPL_TXNS + 3: three
- * bytes are kept for the array header). add refuses, with nothing written, a
+ * Writer: builds a list in buf[0..cap), of which it uses at most
+ * MSG_MAX_REPL_TXNS bytes: the finished list, array header included, is
+ * never longer than the decoder takes. add refuses, with nothing written, a
  * transaction the decoder would refuse (-MSG_E_RANGE, -MSG_E_LENGTH,
  * -MSG_E_FIELD_MISSING, -MSG_E_INVALID for a field its op does not allow)
  * and one that does not fit (-MSG_E_NOSPACE).

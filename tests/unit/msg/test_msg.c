@@ -476,3 +476,49 @@ Test(msg_auth, decode_verified_checks_first)
 		     -MSG_E_NOAUTH, "an unsigned message is refused");
 	cr_assert_eq(err.code, MSG_E_NOAUTH);
 }
+
+/* A replication batch filled to the last byte its writer takes still
+ * encodes and decodes: the writer counts the list's header in the limit the
+ * decoder applies (a list 1 to 3 bytes over it failed to encode, and the
+ * replication library took that for a full queue and restarted its dump). */
+Test(msg_repl, a_batch_filled_to_the_brim_encodes)
+{
+	static uint8_t txns[MSG_MAX_REPL_TXNS + 64], value[MSG_MAX_REPL_VALUE];
+	struct msg_repl_txw w;
+	struct msg_seg *s;
+	uint32_t len;
+	size_t elen;
+	uint64_t key = 0;
+
+	memset(value, 0x5a, sizeof(value));
+	msg_repl_txw_init(&w, txns, sizeof(txns));
+	/* big entries while they fit, then ever smaller ones into what is left */
+	for (uint16_t vlen = MSG_MAX_REPL_VALUE;;) {
+		struct msg_repl_txn t = { .op = MSG_REPL_OP_ADD, .owner = 1,
+					  .present = MSG_RTXN_KEY | MSG_RTXN_VALUE,
+					  .key = (const uint8_t *)&key, .key_len = sizeof(key),
+					  .value = value, .value_len = vlen };
+		int rc = msg_repl_txw_add(&w, &t);
+
+		if (rc == 0) {
+			key++;
+			continue;
+		}
+		cr_assert_eq(rc, -MSG_E_NOSPACE);
+		if (vlen == 0)
+			break;
+		vlen = vlen > 64 ? vlen / 2 : (uint16_t)(vlen - 1);
+	}
+	msg_init(&m1, MSG_T_REPL_BATCH);
+	s = msg_add(&m1, MSG_S_REPL_BATCH, true);
+	s->u.repl_batch.seq = 1;
+	s->u.repl_batch.kind = MSG_REPL_KIND_DUMP;
+	s->u.repl_batch.txns = msg_repl_txw_finish(&w, &len);
+	s->u.repl_batch.txns_len = len;
+	cr_assert_leq(len, MSG_MAX_REPL_TXNS, "a list of %u bytes", len);
+	cr_assert_geq(len, MSG_MAX_REPL_TXNS - 16, "the writer stopped early: %u bytes", len);
+	cr_assert_eq(msg_encode(&m1, buf, sizeof(buf), &elen, NULL), 0, "%u entries, %u bytes",
+		     (unsigned)key, len);
+	cr_assert_eq(msg_decode(buf, elen, &m2, NULL), 0);
+	cr_assert(msg_equal(&m1, &m2));
+}

@@ -319,12 +319,59 @@ Test(repl, dump_on_join_with_racing_changes)
 			cr_assert_lt(b->t.n, 30001);
 		turn();
 	}
-	cr_assert(repl_ready(b->r), "the dump never ended");
+	cr_assert(repl_ready(b->r),
+		  "the dump never ended: active sent %llu (resent %llu, acked %llu), "
+		  "%llu dump entries, %llu overflows, %llu dumps; standby applied %llu, "
+		  "dropped %llu (awaiting %llu), duplicates %llu, members lost %llu/%llu; "
+		  "%zu of %zu entries", (unsigned long long)ctr(a, REPL_C_SENT),
+		  (unsigned long long)ctr(a, REPL_C_RESENT), (unsigned long long)ctr(a, REPL_C_ACKED),
+		  (unsigned long long)ctr(a, REPL_C_DUMP_ENTRIES),
+		  (unsigned long long)ctr(a, REPL_C_OVERFLOWS),
+		  (unsigned long long)ctr(a, REPL_C_DUMPS_SENT),
+		  (unsigned long long)ctr(b, REPL_C_APPLIED), (unsigned long long)ctr(b, REPL_C_DROPPED),
+		  (unsigned long long)ctr(b, REPL_C_DROPPED_AWAITING),
+		  (unsigned long long)ctr(b, REPL_C_DUPLICATES),
+		  (unsigned long long)ctr(a, REPL_C_MEMBERS_LOST),
+		  (unsigned long long)ctr(b, REPL_C_MEMBERS_LOST), b->t.n, a->t.n);
 	cr_assert_gt(racing, 100, "nothing raced the dump");
 	cr_assert_gt(a->t.dump_calls, 5, "the dump took too few chunks to race");
 	cr_assert(WAIT_UNTIL(converged(a, b), 5000), "tables differ: %zu vs %zu", a->t.n, b->t.n);
 	cr_assert_eq(ctr(a, REPL_C_DUMPS_SENT), 1);
 	cr_assert_eq(b->ready_events, 1);
+}
+
+/* The active's queue to a joining standby overflows in the middle of its
+ * dump (a queue of four batches, live batches faster than the acks): each
+ * time the dump starts over. Once the changes stop the dump ends and the
+ * copies agree. */
+Test(repl, dump_restarted_by_an_overflow_begins_again)
+{
+	struct node *a = &nodes[0], *b = &nodes[1];
+	unsigned seed = 7;
+
+	struct node *n = node_cfg(1, REPL_MODE_ACTIVE_STANDBY, REPL_ROLE_ACTIVE, 2, false);
+	n->cfg.window = 2;
+	n->cfg.max_queue = 4;
+	node_start(a);
+	for (unsigned i = 0; i < 5000; i++)
+		put(a, i, a->id, 0);
+	run_for(50);
+	node_start(node_cfg(2, REPL_MODE_ACTIVE_STANDBY, REPL_ROLE_STANDBY, 2, false));
+	uint64_t end = ev_now_ms() + 1000;
+	while (ev_now_ms() < end) {
+		for (int j = 0; j < 8; j++) { /* a batch each: faster than acks come */
+			unsigned k = (seed = seed * 1103515245 + 12345) % 6000;
+			put(a, k, a->id, seed % 1000);
+			repl_flush(a->r);
+		}
+		turn();
+	}
+	cr_assert_gt(ctr(a, REPL_C_OVERFLOWS), 0, "the queue never overflowed: nothing tested");
+	cr_assert(WAIT_UNTIL(repl_ready(b->r), 10000),
+		  "the standby never became ready: %llu overflows, %llu dropped awaiting a begin",
+		  (unsigned long long)ctr(a, REPL_C_OVERFLOWS),
+		  (unsigned long long)ctr(b, REPL_C_DROPPED_AWAITING));
+	cr_assert(WAIT_UNTIL(converged(a, b), 5000), "tables differ: %zu vs %zu", a->t.n, b->t.n);
 }
 
 Test(repl, late_standby_is_not_ready_until_its_dump_ends)
