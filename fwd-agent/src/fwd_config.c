@@ -302,6 +302,8 @@ static const struct cfg_field config_rows[] = {
 	  .def = "true" },
 	{ .key = "fixed-affinities", .type = CFG_UINT, CFG_AT(struct fwd_config, fixed_affinities),
 	  .def = "65536", .min = 64, .max = 1u << 26 },
+	{ .key = "huge-pages", .type = CFG_BOOL, CFG_AT(struct fwd_config, huge_pages),
+	  .def = "true" },
 	{ .key = "reader-slots", .type = CFG_UINT, CFG_AT(struct fwd_config, reader_slots),
 	  .def = "64", .min = 8, .max = 4096 },
 	{ .key = "shm-group", .type = CFG_STRING, CFG_AT(struct fwd_config, shm_group),

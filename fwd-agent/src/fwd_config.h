@@ -106,6 +106,7 @@ struct fwd_config {
 	bool ingress_filter;         /* afpacket: keep the kernel off transit packets */
 
 	uint32_t fixed_affinities;
+	bool huge_pages;             /* the tables on 2 MB pages (shm_seg_collapse) */
 	uint16_t reader_slots;
 	char shm_group[32];          /* "" : owner only (0600) */
 

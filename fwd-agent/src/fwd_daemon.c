@@ -581,6 +581,9 @@ static int open_writer(struct fwd_daemon *d, const struct fwd_aff_cfg *ac,
 				 "starts with --takeover)", d->cfg->instance);
 	if (r < 0)
 		return log_errno(r, "opening the affinity tables of instance %s", d->cfg->instance);
+	uint64_t huge = shm_seg_huge_bytes(shm_table_seg(fwd_aff_table(d->aff)));
+	if (huge)
+		log_info("affinity table: %" PRIu64 " MB on 2 MB pages", huge >> 20);
 	if (rep->entries || rep->rolled_back || rep->bad_slots)
 		log_notice("took over the affinity table: %" PRIu64 " fixed affinities kept, %" PRIu64
 			   " slots repaired%s", rep->entries, rep->bad_slots + rep->duplicates,
@@ -737,7 +740,7 @@ int fwd_daemon_run(const struct fwd_config *cfg)
 	struct fwd_aff_cfg ac = {
 		.instance = cfg->instance, .capacity = cfg->fixed_affinities,
 		.lanes = d.nworkers, .rcu_slots = cfg->reader_slots, .caps = fwd_config_caps(cfg),
-		.perm = { .mode = 0600, .gid = (gid_t)-1 },
+		.perm = { .mode = 0600, .gid = (gid_t)-1, .huge_pages = cfg->huge_pages },
 		.direct_via = cfg->mode == FWD_MODE_HOST ? cfg->direct_via : NULL,
 		.report = report_bytes, .report_arg = &d,
 		.changed = aff_changed, .changed_arg = &d,

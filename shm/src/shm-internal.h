@@ -15,6 +15,7 @@
 #include "shm/seg.h"
 
 #define SHM_PAGE 4096u
+#define SHM_HUGE (2u << 20) /* a PMD-mapped page (x86-64, and arm64 with 4 KB pages) */
 
 struct shm_region_desc {
 	uint64_t off;

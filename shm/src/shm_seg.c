@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,6 +18,14 @@
 #include "shm/rcu.h"
 #include "shm/seg.h"
 
+/* Debian 12's C library headers predate these */
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25 /* Linux 6.1 */
+#endif
+
 struct shm_seg {
 	int fd;
 	bool writer;
@@ -31,6 +40,8 @@ struct shm_seg {
 	uint64_t region_size[SHM_MAX_REGIONS];
 	uint32_t region_flags[SHM_MAX_REGIONS];
 	uint64_t geometry[SHM_GEOM_WORDS]; /* private copy, validated at attach */
+	uint64_t huge_bytes;               /* on 2 MB pages by shm_seg_collapse */
+	int collapse_errno;                /* why a region stayed on 4 KB pages; 0: none did */
 };
 
 static bool name_ok(const char *s)
@@ -118,15 +129,86 @@ int shm_owner_dead(uint64_t owner, uint32_t tid)
 	return 0;
 }
 
+/*
+ * Map [off, off + size) of the segment. A part of two huge pages or more is
+ * placed at an address congruent to its offset modulo SHM_HUGE, so that the
+ * file's 2 MB pages, where it has them (shm_seg_collapse), are mapped whole.
+ */
 static int map_part(struct shm_seg *s, uint64_t off, uint64_t size, bool rw, void **out)
 {
-	void *p = mmap(NULL, size, rw ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED,
-		       s->fd, (off_t)off);
+	int prot = rw ? PROT_READ | PROT_WRITE : PROT_READ;
+	uint8_t *room;
+	void *p;
 
-	if (p == MAP_FAILED)
+	if (size < 2 * SHM_HUGE) {
+		p = mmap(NULL, size, prot, MAP_SHARED, s->fd, (off_t)off);
+		if (p == MAP_FAILED)
+			return -errno;
+		*out = p;
+		return 0;
+	}
+	/* reserve room for any alignment, then map over the right place in it */
+	room = mmap(NULL, size + SHM_HUGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		    -1, 0);
+	if (room == MAP_FAILED)
 		return -errno;
+	uintptr_t at = ((uintptr_t)room & ~(uintptr_t)(SHM_HUGE - 1)) + (off & (SHM_HUGE - 1));
+	if (at < (uintptr_t)room)
+		at += SHM_HUGE;
+	p = mmap((void *)at, size, prot, MAP_SHARED | MAP_FIXED, s->fd, (off_t)off);
+	if (p == MAP_FAILED) {
+		int e = -errno;
+		munmap(room, size + SHM_HUGE);
+		return e;
+	}
+	if (at > (uintptr_t)room)
+		munmap(room, at - (uintptr_t)room);
+	uintptr_t end = at + size, room_end = (uintptr_t)room + size + SHM_HUGE;
+	if (room_end > end)
+		munmap((void *)end, room_end - end);
 	*out = p;
 	return 0;
+}
+
+uint64_t shm_seg_collapse(struct shm_seg *s)
+{
+	uint64_t done = 0;
+
+	s->collapse_errno = 0;
+	for (unsigned i = 0; i < s->nregions; i++) {
+		uintptr_t a = (uintptr_t)s->region[i], end = a + s->region_size[i];
+		uintptr_t first = (a + SHM_HUGE - 1) & ~(uintptr_t)(SHM_HUGE - 1);
+		uintptr_t last = end & ~(uintptr_t)(SHM_HUGE - 1);
+
+		if (s->region_size[i] < 2 * SHM_HUGE || last <= first)
+			continue;
+		/* 2 MB at a time, so the 4 KB copies live only that long; each
+		 * populated first (a range of holes is not collapsed: EINVAL),
+		 * which also allocates the whole region now: the data path
+		 * takes no page fault later. EINVAL: a kernel without it
+		 * (before 6.1, no THP); EAGAIN, ENOMEM: no huge page to be
+		 * had. Either way the rest stays on 4 KB pages and works. */
+		for (uintptr_t p = first; p < last; p += SHM_HUGE) {
+			if (madvise((void *)p, SHM_HUGE, MADV_POPULATE_WRITE) < 0 ||
+			    madvise((void *)p, SHM_HUGE, MADV_COLLAPSE) < 0) {
+				s->collapse_errno = errno;
+				break;
+			}
+			done += SHM_HUGE;
+		}
+	}
+	s->huge_bytes = done;
+	return done;
+}
+
+int shm_seg_collapse_errno(const struct shm_seg *s)
+{
+	return s->collapse_errno;
+}
+
+uint64_t shm_seg_huge_bytes(const struct shm_seg *s)
+{
+	return s->huge_bytes;
 }
 
 static void unmap_all(struct shm_seg *s)
@@ -420,6 +502,12 @@ int shm_seg_open_writer(const char *instance, const char *table,
 	struct shm_seg_hdr *h = (*out)->hdr;
 	atomic_fetch_add(&h->generation, 1);
 	atomic_store(&h->writer, shm_owner_self());
+	if (perm && perm->huge_pages) {
+		shm_seg_collapse(*out);
+		if ((*out)->collapse_errno)
+			log_notice("%s: %" PRIu64 " MB on 2 MB pages, the rest on 4 KB pages: %s",
+				   path, (*out)->huge_bytes >> 20, strerror((*out)->collapse_errno));
+	}
 	return 0;
 }
 

@@ -7,7 +7,8 @@
  * MAC rewrite, transmit (to a port with no output: the packet is counted
  * and dropped, so no file I/O is measured).
  *
- * Usage: bench_fwd [flows (default 1000000)] [seconds (default 3)]
+ * Usage: bench_fwd [flows (default 1000000)] [seconds (default 3)] [2m|4k]
+ * (the table on 2 MB pages as the agent puts it by default, or on 4 KB)
  *
  * There is no peer to run on an in-memory capture: kernel forwarding and
  * nftables are measured on the namespace lab instead (docs/performance.md).
@@ -79,19 +80,23 @@ int main(int argc, char **argv)
 {
 	uint32_t flows = argc > 1 ? (uint32_t)strtoul(argv[1], NULL, 10) : 1000000;
 	double seconds = argc > 2 ? strtod(argv[2], NULL) : 3.0;
+	const char *pages = argc > 3 ? argv[3] : "2m";
 	char inst[32], path[64];
 	struct fwd_aff *aff;
 	struct msg m;
 	struct msg_action_list deny;
 
-	if (flows < 1 || flows > 4000000 || seconds <= 0) {
-		fprintf(stderr, "usage: bench_fwd [flows 1..4000000] [seconds]\n");
+	if (flows < 1 || flows > 4000000 || seconds <= 0 ||
+	    (strcmp(pages, "2m") != 0 && strcmp(pages, "4k") != 0)) {
+		fprintf(stderr, "usage: bench_fwd [flows 1..4000000] [seconds] [2m|4k]\n");
 		return 2;
 	}
 	snprintf(inst, sizeof(inst), "bfwd%d", (int)getpid());
 	snprintf(path, sizeof(path), "/tmp/bench-fwd-%d.pcap", (int)getpid());
 	struct fwd_aff_cfg ac = { .instance = inst, .capacity = flows + flows / 4 + 64, .lanes = 1,
-				  .rcu_slots = 8, .caps = ~UINT64_C(0) };
+				  .rcu_slots = 8, .caps = ~UINT64_C(0),
+				  /* as the agent has it by default (huge-pages: true) */
+				  .perm = { .huge_pages = strcmp(pages, "2m") == 0 } };
 	if (fwd_aff_open(&ac, &aff, NULL) < 0)
 		return 1;
 
@@ -200,6 +205,13 @@ int main(int argc, char **argv)
 	printf("  malformed/no route : %lu / %lu\n",
 	       (unsigned long)fwd_worker_ctr(&wk, FWD_C_MALFORMED),
 	       (unsigned long)fwd_worker_ctr(&wk, FWD_C_NO_ROUTE));
+	uint64_t table_bytes = 0;
+	size_t rsz;
+	for (unsigned i = 0; shm_seg_region(shm_table_seg(fwd_aff_table(aff)), i, &rsz); i++)
+		table_bytes += rsz;
+	printf("  table on 2 MB pages: %lu of %lu MB\n",
+	       (unsigned long)(shm_seg_huge_bytes(shm_table_seg(fwd_aff_table(aff))) >> 20),
+	       (unsigned long)(table_bytes >> 20));
 	printf("  (installing %u fixed affinities through the codec path took %.2f s)\n", flows,
 	       install_s);
 

@@ -59,10 +59,12 @@ enum shm_seg_state {
 	SHM_ST_READY = 1,
 };
 
-/* Who may open the segment: owner only (0600) or a group too (0660). */
+/* Who may open the segment: owner only (0600) or a group too (0660); and
+ * how its writer backs it. */
 struct shm_perm {
-	mode_t mode; /* 0600 or 0660; 0 means 0600 */
-	gid_t gid;   /* used when mode grants group access; (gid_t)-1 keeps the default */
+	mode_t mode;     /* 0600 or 0660; 0 means 0600 */
+	gid_t gid;       /* used when mode grants group access; (gid_t)-1 keeps the default */
+	bool huge_pages; /* the writer puts big regions on 2 MB pages (shm_seg_collapse) */
 };
 
 /* What a table kind asks of the segment when it is created. */
@@ -126,6 +128,20 @@ uint32_t shm_seg_region_flags(const struct shm_seg *seg, unsigned i);
 /* The RCU registry of this segment (see rcu.h). */
 struct shm_rcu_area *shm_seg_rcu(const struct shm_seg *seg);
 uint32_t shm_seg_rcu_slots(const struct shm_seg *seg);
+/*
+ * Put every region of 4 MB or more on 2 MB pages (MADV_COLLAPSE, Linux 6.1),
+ * whatever /dev/shm's huge= option, allocating all of it now. A random
+ * lookup in a table of hundreds of MB then needs no page walk: with 4 KB
+ * pages every one did, and the lookups' prefetches waited for them
+ * (docs/performance.md). Every process maps such regions 2 MB-aligned to
+ * the file, so readers share the big pages. Returns the bytes on 2 MB
+ * pages; shm_seg_collapse_errno() says why a region stayed on 4 KB pages
+ * (0: none did). A writer does this at open when its shm_perm.huge_pages
+ * is set, and logs a region left on 4 KB pages.
+ */
+uint64_t shm_seg_collapse(struct shm_seg *seg);
+int shm_seg_collapse_errno(const struct shm_seg *seg);
+uint64_t shm_seg_huge_bytes(const struct shm_seg *seg);
 /* Writer generation: incremented by every writer that attaches. */
 uint32_t shm_seg_generation(const struct shm_seg *seg);
 /* pid of the current writer as recorded in the header (0 if none). */

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -743,4 +744,105 @@ Test(shm, snapshot_publish_reclaim_and_crash)
 	expect_pattern(s, 20000, 2);
 	cr_assert_eq(shm_snap_free_bytes(s), 64 * 1024 - 20032);
 	shm_snap_close(s);
+}
+
+/* ---- 2 MB pages ---------------------------------------------------------- */
+
+/* kB of shared memory this process maps with 2 MB pages (smaps_rollup) */
+static long pmd_mapped_kb(void)
+{
+	FILE *f = fopen("/proc/self/smaps_rollup", "r");
+	char line[256];
+	long kb = -1;
+
+	cr_assert_not_null(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "ShmemPmdMapped: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/* MADV_COLLAPSE of shared memory: Linux 6.1 with THP, shmem's not denied */
+static bool kernel_can_collapse(void)
+{
+	struct utsname u;
+	unsigned maj = 0, min = 0;
+	char mode[128] = "";
+	FILE *f;
+
+	if (uname(&u) < 0 || sscanf(u.release, "%u.%u", &maj, &min) != 2 ||
+	    maj * 1000 + min < 6001)
+		return false;
+	f = fopen("/sys/kernel/mm/transparent_hugepage/shmem_enabled", "r");
+	if (!f)
+		return false;
+	if (!fgets(mode, sizeof(mode), f))
+		mode[0] = '\0';
+	fclose(f);
+	return strstr(mode, "[deny]") == NULL;
+}
+
+static struct shm_table *open_huge(uint32_t cap, bool huge, struct shm_table_repair *rep)
+{
+	struct shm_table_geom g = geom(cap);
+	struct shm_perm perm = { .mode = 0600, .gid = (gid_t)-1, .huge_pages = huge };
+	struct shm_table *t = NULL;
+	int r = shm_table_open_writer(inst, "t", &g, &perm, &t, rep);
+
+	cr_assert_eq(r, 0, "open writer: %s", strerror(-r));
+	return t;
+}
+
+Test(shm, huge_pages_hold_the_table_and_survive_a_new_writer)
+{
+	/* 200 000 entries: 26 MB of entries, 9 MB of buckets, 13 MB of counters */
+	struct shm_table *t = open_huge(200000, true, NULL);
+	struct shm_seg *seg = shm_table_seg(t);
+	uint64_t huge = shm_seg_huge_bytes(seg);
+	struct flow_key k;
+	uint64_t v[VSIZE / 8];
+
+	if (!kernel_can_collapse())
+		cr_skip_test("this kernel cannot collapse shared memory (Linux 6.1, THP)");
+	cr_assert_eq(shm_seg_collapse_errno(seg), 0, "%s", strerror(shm_seg_collapse_errno(seg)));
+	cr_assert_geq(huge, 32u << 20, "only %lu MB on 2 MB pages", (unsigned long)(huge >> 20));
+	/* what a user sees: the mappings are huge, not just the page cache */
+	cr_assert_geq(pmd_mapped_kb(), (long)(huge >> 10), "ShmemPmdMapped %ld kB", pmd_mapped_kb());
+
+	for (uint32_t i = 0; i < 5000; i++) {
+		mk_key(&k, i);
+		mk_val(v, i, 1);
+		cr_assert_eq(shm_table_upsert(t, &k, v), 0);
+	}
+	shm_table_close(t);
+	cr_assert_eq(pmd_mapped_kb(), 0);
+
+	/* a restarted writer collapses again: what the table held is kept */
+	struct shm_table_repair rep;
+	t = open_huge(200000, true, &rep);
+	cr_assert_eq(rep.entries, 5000);
+	cr_assert_geq(shm_seg_huge_bytes(shm_table_seg(t)), huge);
+	for (uint32_t i = 0; i < 5000; i += 7)
+		expect_value(t, i, 1);
+
+	/* a reader maps the same big pages whole: its entries are PMD-mapped */
+	long before = pmd_mapped_kb();
+	struct shm_table *r = NULL;
+	struct shm_table_geom g;
+	cr_assert_eq(shm_table_open_reader(inst, "t", VKIND, 1, &r, &g), 0);
+	for (uint32_t i = 0; i < 5000; i += 7)
+		expect_value(r, i, 1);
+	cr_assert_geq(pmd_mapped_kb(), before + 2048, "the reader's lookups used 4 KB pages");
+	shm_table_close(r);
+	shm_table_close(t);
+}
+
+Test(shm, huge_pages_only_when_asked)
+{
+	struct shm_table *t = open_huge(200000, false, NULL);
+
+	cr_assert_eq(shm_seg_huge_bytes(shm_table_seg(t)), 0);
+	cr_assert_eq(pmd_mapped_kb(), 0);
+	shm_table_close(t);
 }
