@@ -256,8 +256,7 @@ static void fill_metrics(void *arg, struct metrics_out *o)
 
 static int shm_perm_of(const struct svc_config *c, struct shm_perm *p)
 {
-	p->mode = 0600;
-	p->gid = (gid_t)-1;
+	*p = (struct shm_perm){ .mode = 0600, .gid = (gid_t)-1 }; /* 4 KB pages: not a per-packet table */
 	if (!c->shm_group[0])
 		return 0;
 	struct group *g = getgrnam(c->shm_group);
