@@ -1132,10 +1132,10 @@ static int check_config(struct repl_config *c)
 		for (unsigned j = 0; j < i; j++)
 			if (c->members[j].instance == m->instance)
 				return -EINVAL;
-		if (zsock_is_tcp(m->endpoint) && strlen(m->public_key) != 40)
+		if (zsock_is_tcp(m->endpoint) && strlen(m->public_key) != CFG_Z85_LEN)
 			return -EINVAL;
 	}
-	if (curve && (strlen(c->public_key) != 40 || strlen(c->secret_key) != 40))
+	if (curve && (strlen(c->public_key) != CFG_Z85_LEN || strlen(c->secret_key) != CFG_Z85_LEN))
 		return -EINVAL;
 	if (!c->daemon_role)
 		c->daemon_role = MSG_ROLE_TOOL;

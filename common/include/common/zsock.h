@@ -14,7 +14,7 @@
 #include <string.h>
 #include <zmq.h>
 
-#define ZSOCK_Z85_KEY_LEN 40u /* a CurveZMQ key in Z85, as configuration holds it */
+#include "common/cfg.h" /* CFG_Z85_LEN: a key in Z85, as configuration holds it */
 
 static inline int zsock_set(void *s, int opt, const void *v, size_t len)
 {
@@ -38,7 +38,7 @@ static inline int zsock_curve_server(void *s, const char *secret_z85, const char
 	int rc;
 
 	if ((rc = zsock_set_int(s, ZMQ_CURVE_SERVER, 1)) < 0 ||
-	    (rc = zsock_set(s, ZMQ_CURVE_SECRETKEY, secret_z85, ZSOCK_Z85_KEY_LEN)) < 0 ||
+	    (rc = zsock_set(s, ZMQ_CURVE_SECRETKEY, secret_z85, CFG_Z85_LEN)) < 0 ||
 	    (rc = zsock_set(s, ZMQ_ZAP_DOMAIN, zap_domain, strlen(zap_domain))) < 0)
 		return rc;
 	return 0;
@@ -50,9 +50,9 @@ static inline int zsock_curve_client(void *s, const char *server_z85, const char
 {
 	int rc;
 
-	if ((rc = zsock_set(s, ZMQ_CURVE_SERVERKEY, server_z85, ZSOCK_Z85_KEY_LEN)) < 0 ||
-	    (rc = zsock_set(s, ZMQ_CURVE_PUBLICKEY, public_z85, ZSOCK_Z85_KEY_LEN)) < 0 ||
-	    (rc = zsock_set(s, ZMQ_CURVE_SECRETKEY, secret_z85, ZSOCK_Z85_KEY_LEN)) < 0)
+	if ((rc = zsock_set(s, ZMQ_CURVE_SERVERKEY, server_z85, CFG_Z85_LEN)) < 0 ||
+	    (rc = zsock_set(s, ZMQ_CURVE_PUBLICKEY, public_z85, CFG_Z85_LEN)) < 0 ||
+	    (rc = zsock_set(s, ZMQ_CURVE_SECRETKEY, secret_z85, CFG_Z85_LEN)) < 0)
 		return rc;
 	return 0;
 }
