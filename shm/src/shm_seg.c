@@ -129,10 +129,16 @@ int shm_owner_dead(uint64_t owner, uint32_t tid)
 	return 0;
 }
 
+/* A part this big is mapped for 2 MB pages and collapsed into them. */
+static bool huge_sized(uint64_t size)
+{
+	return size >= 2 * SHM_HUGE;
+}
+
 /*
- * Map [off, off + size) of the segment. A part of two huge pages or more is
- * placed at an address congruent to its offset modulo SHM_HUGE, so that the
- * file's 2 MB pages, where it has them (shm_seg_collapse), are mapped whole.
+ * Map [off, off + size) of the segment. A huge_sized() part is placed at an
+ * address congruent to its offset modulo SHM_HUGE, so that the file's 2 MB
+ * pages, where it has them (shm_seg_collapse), are mapped whole.
  */
 static int map_part(struct shm_seg *s, uint64_t off, uint64_t size, bool rw, void **out)
 {
@@ -140,7 +146,7 @@ static int map_part(struct shm_seg *s, uint64_t off, uint64_t size, bool rw, voi
 	uint8_t *room;
 	void *p;
 
-	if (size < 2 * SHM_HUGE) {
+	if (!huge_sized(size)) {
 		p = mmap(NULL, size, prot, MAP_SHARED, s->fd, (off_t)off);
 		if (p == MAP_FAILED)
 			return -errno;
@@ -180,7 +186,7 @@ uint64_t shm_seg_collapse(struct shm_seg *s)
 		uintptr_t first = (a + SHM_HUGE - 1) & ~(uintptr_t)(SHM_HUGE - 1);
 		uintptr_t last = end & ~(uintptr_t)(SHM_HUGE - 1);
 
-		if (s->region_size[i] < 2 * SHM_HUGE || last <= first)
+		if (!huge_sized(s->region_size[i]))
 			continue;
 		/* 2 MB at a time, so the 4 KB copies live only that long; each
 		 * populated first (a range of holes is not collapsed: EINVAL),
