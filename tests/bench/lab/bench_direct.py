@@ -35,15 +35,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SVC_TESTS = os.path.join(HERE, "..", "..", "integration", "svc")
 
 
-def cpu_seconds(pid):
-    """utime + stime of a process, in seconds."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def run(lab, seconds):
     """One download; (Gbit/s received, ingress agent CPU seconds)."""
+    from conftest import cpu_seconds  # noqa: E402  (loaded by main() from SVC_TESTS)
     srv = subprocess.Popen(["ip", "netns", "exec", lab.srv[0], "iperf3", "-s", "-1"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -20,6 +20,8 @@ _spec = importlib.util.spec_from_file_location(
 _svc = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_svc)
 
+cpu_seconds = _svc.cpu_seconds
+
 AGENT = os.environ.get("LOOM_AGENT", "")
 
 

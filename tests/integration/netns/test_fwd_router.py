@@ -1,11 +1,10 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """loom-fwd-agent as a plain router: with no affinities, ping and a curl of a
 real nginx pass through it, while the router's kernel does not forward."""
-import os
 import subprocess
 import time
 
-from conftest import ns_run, wait_until
+from conftest import cpu_seconds, ns_run, wait_until
 
 
 def stats(lab):
@@ -84,13 +83,6 @@ def test_router_with_busy_poll(lab):
     assert stats(lab)["forwarded by the routing table"] > 5
 
 
-def _cpu_seconds(pid):
-    """User + system time of every thread of pid, in seconds."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 BURNER = """import time
 end = time.monotonic() + float(__import__('sys').argv[1])
 while time.monotonic() < end:
@@ -116,9 +108,9 @@ def test_busy_poll_yields_to_other_work(lab):
                                "-w", "20", "10.2.0.11"], stdout=subprocess.DEVNULL)
 
     def agent_share(seconds):
-        t0, c0 = time.monotonic(), _cpu_seconds(agent.pid)
+        t0, c0 = time.monotonic(), cpu_seconds(agent.pid)
         time.sleep(seconds)
-        return (_cpu_seconds(agent.pid) - c0) / (time.monotonic() - t0)
+        return (cpu_seconds(agent.pid) - c0) / (time.monotonic() - t0)
 
     try:
         time.sleep(0.3)

@@ -54,6 +54,13 @@ def settled(get, done, timeout, step=0.02):
     return got
 
 
+def cpu_seconds(pid):
+    """User + system time of a process (all its threads), in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def sha256_file(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:
